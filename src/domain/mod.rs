@@ -1,0 +1,9 @@
+//! Pure core of the hexagon: mail model, classification, identity rules, filters,
+//! HTML cleaning and outcomes. No I/O, no clock, no transport or parser types.
+
+pub mod classify;
+pub mod html;
+pub mod identity;
+pub mod mail;
+pub mod outcome;
+pub mod ticket;

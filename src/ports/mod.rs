@@ -1,0 +1,166 @@
+//! Ports of the hexagon: what the use case needs from the outside world, in domain
+//! types only. Adapters in `crate::adapters` implement them.
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::domain::identity::Person;
+use crate::domain::ticket::{NewAttachment, NewComment, NewTicket, TicketChanges, TicketInfo};
+
+/// Failure of a port call. Callers ask [`PortError::is_transient`] to decide whether
+/// the MTA should retry; the exit code follows from that in `crate::exit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortError {
+    /// Could not reach the service or it did not answer in time: retry later.
+    /// (timeout, refused, reset, HTTP 502/503/504 or a 5xx without a SOAP Fault.)
+    Transient(String),
+    /// The service answered with a SOAP Fault.
+    Fault { code: String, message: String },
+    /// GN6 answered `codiRetorn` other than "1".
+    Service { code: String, description: String },
+    /// Anything else: an answer that could not be understood, a refused request...
+    Permanent(String),
+}
+
+impl PortError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PortError::Transient(_))
+    }
+
+    /// A GN6 business error (codiRetorn ≠ 1): the filter fails cleanly (REJECT).
+    pub fn is_service(&self) -> bool {
+        matches!(self, PortError::Service { .. })
+    }
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortError::Transient(m) => write!(f, "error temporal: {m}"),
+            PortError::Fault { code, message } => write!(f, "SOAP Fault {code}: {message}"),
+            PortError::Service { code, description } => {
+                write!(f, "GN6 codiRetorn {code}: {description}")
+            }
+            PortError::Permanent(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for PortError {}
+
+/// GN6 - GestioTiquets.
+#[allow(async_fn_in_trait)]
+pub trait TicketSystem {
+    /// ConsultaTiquetsDades by code. `Ok(None)` when GN6 answers with no such ticket.
+    async fn query_ticket(&self, codi_tiquet: &str) -> Result<Option<TicketInfo>, PortError>;
+    /// AltaTiquet; returns the new ticket's code.
+    async fn create_ticket(&self, ticket: &NewTicket) -> Result<String, PortError>;
+    /// ModificarTiquet; empty fields are left unchanged.
+    async fn modify_ticket(&self, changes: &TicketChanges) -> Result<(), PortError>;
+    /// AfegirComentariTiquet.
+    async fn add_comment(&self, comment: &NewComment) -> Result<(), PortError>;
+    /// AnnexarFitxerTiquet; returns codiAnnex.
+    async fn attach_file(&self, attachment: &NewAttachment<'_>) -> Result<String, PortError>;
+    /// AfegirSolicitantTiquet (GN6 v6).
+    async fn add_requester(&self, codi_tiquet: &str, solicitant: &str) -> Result<(), PortError>;
+}
+
+/// GestioIdentitat - Persones.
+#[allow(async_fn_in_trait)]
+pub trait IdentityDirectory {
+    /// obtenirDadesPersona by common name; `Ok(None)` when it is not a UPC user.
+    async fn person(&self, cn: &str) -> Result<Option<Person>, PortError>;
+    /// llistaPersones by e-mail: the common names of every person with that address.
+    async fn persons_by_email(&self, email: &str) -> Result<Vec<String>, PortError>;
+}
+
+/// The clock, so that the domain and the use case never read the wall clock.
+pub trait Clock {
+    fn now(&self) -> DateTime<FixedOffset>;
+}
+
+/// The real clock, in the local time zone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<FixedOffset> {
+        chrono::Local::now().fixed_offset()
+    }
+}
+
+/// One side effect of a delivery, as recorded in the delivery journal so that a
+/// re-run of the same mail resumes instead of repeating it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// AltaTiquet done; value = codiTiquet.
+    TicketCreated,
+    /// Attachment N (0-based, among the kept ones) uploaded; value = codiAnnex.
+    Attachment(usize),
+    /// ModificarTiquet with the rewritten description done.
+    DescriptionUpdated,
+    /// A closed ticket was reopened (value = codiTiquet).
+    Reopened,
+    /// AfegirComentariTiquet done; value = codiTiquet.
+    CommentAdded,
+    /// AfegirSolicitantTiquet done for this username.
+    RequesterAdded(String),
+    /// The whole mail was handled; value = the final status header.
+    Completed,
+}
+
+impl Step {
+    /// Stable key of the step in the journal.
+    pub fn key(&self) -> String {
+        match self {
+            Step::TicketCreated => "ticket".into(),
+            Step::Attachment(n) => format!("attachment:{n}"),
+            Step::DescriptionUpdated => "descripcio".into(),
+            Step::Reopened => "reopened".into(),
+            Step::CommentAdded => "comment".into(),
+            Step::RequesterAdded(u) => format!("requester:{u}"),
+            Step::Completed => "completed".into(),
+        }
+    }
+}
+
+/// The delivery journal of the mail being processed (already bound to its key).
+pub trait Journal {
+    /// The value recorded for a step, if it was done.
+    fn done(&self, step: &Step) -> Option<String>;
+    /// Records a completed step. An error here must stop the run (TEMPFAIL): going on
+    /// without a record would risk a duplicate on the next run.
+    fn record(&self, step: &Step, value: &str) -> Result<(), PortError>;
+}
+
+/// A journal that remembers nothing across runs (dry runs, tests, journal disabled).
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    steps: std::cell::RefCell<Vec<(String, String)>>,
+}
+
+impl MemoryJournal {
+    /// Every (step key, value) recorded so far, in order.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        self.steps.borrow().clone()
+    }
+}
+
+impl Journal for MemoryJournal {
+    fn done(&self, step: &Step) -> Option<String> {
+        let key = step.key();
+        self.steps
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn record(&self, step: &Step, value: &str) -> Result<(), PortError> {
+        self.steps
+            .borrow_mut()
+            .push((step.key(), value.to_string()));
+        Ok(())
+    }
+}
