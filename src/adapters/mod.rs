@@ -1,4 +1,8 @@
 //! Adapters: the outside world behind the ports (SOAP over HTTP, mail parsing,
 //! the sandbox bus, the journal, error reports).
 
+pub mod http;
+pub mod journal;
 pub mod mail;
+pub mod sandbox;
+pub mod soap;
