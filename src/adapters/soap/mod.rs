@@ -1,6 +1,9 @@
 //! SOAP adapters: GN6 GestioTiquets and GestioIdentitat Persones over the generated
 //! bindings and an `HttpTransport`.
 
+pub mod generated;
+pub mod xml;
+
 use crate::adapters::http::HttpTransport;
 use crate::domain::identity::Person;
 use crate::domain::ticket::{NewAttachment, NewComment, NewTicket, TicketChanges, TicketInfo};
