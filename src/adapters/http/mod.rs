@@ -258,40 +258,49 @@ fn classify_hyper(e: &hyper::Error) -> HttpError {
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
+/// The error and its causes. `io::Error` hides a wrapped error from `source()` (it returns
+/// the wrapped error's own source), so descend through `get_ref()` for it.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        out.push(err);
+        if out.len() > 16 {
+            break;
+        }
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
-    s
+    out
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in causes(e) {
+        let s = c.to_string();
+        if parts.last() != Some(&s) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
 }
 
 fn has_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
-            {
-                return true;
-            }
-        }
-        cur = err.source();
-    }
-    false
+    causes(e)
+        .iter()
+        .any(|c| c.downcast_ref::<rustls::Error>().is_some())
 }
 
 fn chain_is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind::*;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
+    causes(e).iter().any(|err| {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             if matches!(
                 io.kind(),
@@ -310,14 +319,9 @@ fn chain_is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
                 return true;
             }
         }
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
-                return true;
-            }
-        }
-        cur = err.source();
-    }
-    false
+        err.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+    })
 }
 
 impl HttpTransport for HyperTransport {
