@@ -667,3 +667,44 @@ async fn plain_http_to_a_non_loopback_host_is_refused() {
     assert!(matches!(e, PortError::Permanent(_)), "{e:?}");
     assert_eq!(gn6.transport().requests(), 0);
 }
+
+#[test]
+fn operation_tables_come_from_the_wsdl_bindings() {
+    use mailtoticket::adapters::soap::generated::persones_v6 as p;
+    let names: Vec<&str> = g::ops::ALL.iter().map(|o| o.name).collect();
+    assert_eq!(
+        names,
+        [
+            "AfegirComentariTiquet",
+            "AfegirSolicitantTiquet",
+            "AltaTiquet",
+            "AnnexarFitxerTiquet",
+            "ConsultaTiquets",
+            "ConsultaTiquetsDades",
+            "ModificarTiquet"
+        ]
+    );
+    for o in g::ops::ALL {
+        assert_eq!(o.soap_action, format!("urn:{}", o.name));
+        assert_eq!(o.request_element, o.name);
+        assert_eq!(o.response_element, format!("{}Response", o.name));
+        assert_eq!(o.request_namespace, "http://service.psi.upcnet");
+        assert_eq!(o.response_namespace, "http://service.psi.upcnet");
+    }
+    let names: Vec<&str> = p::ops::ALL.iter().map(|o| o.name).collect();
+    assert_eq!(names, ["llistaPersones", "obtenirDadesPersona"]);
+    for o in p::ops::ALL {
+        assert_eq!(o.soap_action, "");
+        assert_eq!(
+            o.request_namespace,
+            "http://soa.identitatdigital.upc.edu/Personesv6"
+        );
+    }
+    // v5 AltaTiquet: emailSolicitant right after solicitant, 22 children in all.
+    assert_eq!(g::AltaTiquet::FIELD_NAMES.len(), 22);
+    assert_eq!(
+        &g::AltaTiquet::FIELD_NAMES[3..5],
+        ["solicitant", "emailSolicitant"]
+    );
+    assert_eq!(g::ModificarTiquet::FIELD_NAMES.len(), 27);
+}

@@ -190,10 +190,11 @@ impl HyperTransport {
             .map_err(|e| HttpError::permanent(format!("petició HTTP invàlida: {e}")))?;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = self.client.request(request).await.map_err(classify)?;
-        if let Some(info) = response.extensions().get::<HttpInfo>() {
-            if let Ok(mut seen) = self.connections.lock() {
-                seen.insert(info.local_addr());
-            }
+        if let (Some(info), Ok(mut seen)) = (
+            response.extensions().get::<HttpInfo>(),
+            self.connections.lock(),
+        ) {
+            seen.insert(info.local_addr());
         }
         let status = response.status().as_u16();
         let body = response
@@ -301,8 +302,8 @@ fn has_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
 fn chain_is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind::*;
     causes(e).iter().any(|err| {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if matches!(
+        let io_transient = err.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
                 io.kind(),
                 ConnectionRefused
                     | ConnectionReset
@@ -315,12 +316,12 @@ fn chain_is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
                     | HostUnreachable
                     | NetworkUnreachable
                     | Interrupted
-            ) {
-                return true;
-            }
-        }
-        err.downcast_ref::<hyper::Error>()
-            .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+            )
+        });
+        io_transient
+            || err
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
     })
 }
 
