@@ -708,3 +708,75 @@ fn operation_tables_come_from_the_wsdl_bindings() {
     );
     assert_eq!(g::ModificarTiquet::FIELD_NAMES.len(), 27);
 }
+
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn trace_log_has_the_bodies_without_passwords() {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let got = exchange(Op::AltaTiquet, Answer::Fixture(200, "success"), T).await;
+    assert_eq!(got, Ok("657421".to_string()));
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("AltaTiquet"), "{text}");
+    assert!(
+        text.contains("GN6_USER") && text.contains("BUS_USER"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ResultatAltaTiquet"),
+        "response body logged: {text}"
+    );
+    assert!(!text.contains("GN6_PASSWORD"), "{text}");
+    assert!(!text.contains("BUS_PASSWORD"), "{text}");
+}
+
+#[tokio::test]
+async fn reader_accepts_any_order_unknown_children_and_nil() {
+    let server = MockServer::start().await;
+    let body = r#"<?xml version="1.0"?>
+<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:s="http://service.psi.upcnet" xmlns:d="http://data.psi.upcnet/xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <e:Header><x:Trace xmlns:x="urn:x">1</x:Trace></e:Header>
+  <e:Body>
+    <s:AltaTiquetResponse>
+      <s:return xsi:type="d:ResultatAltaTiquet">
+        <d:descripcioError xsi:nil="true"/>
+        <d:novetat>ignored</d:novetat>
+        <d:codiTiquet>777</d:codiTiquet>
+        <d:codiRetorn>1</d:codiRetorn>
+      </s:return>
+    </s:AltaTiquetResponse>
+  </e:Body>
+</e:Envelope>"#;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/xml"))
+        .mount(&server)
+        .await;
+    let gn6 = SoapTicketSystem::new(
+        transport(T),
+        format!("{}{GN6_PATH}", server.uri()),
+        bus(),
+        gn6_creds(),
+    );
+    assert_eq!(
+        gn6.create_ticket(&new_ticket()).await,
+        Ok("777".to_string())
+    );
+}
