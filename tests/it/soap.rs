@@ -638,6 +638,9 @@ async fn one_keep_alive_connection_is_reused_across_calls() {
     }
     assert_eq!(http.requests(), 4);
     assert_eq!(gn6.transport().connections(), 1);
+    let by_peer = http.connections_by_peer();
+    assert_eq!(by_peer.len(), 1);
+    assert_eq!(by_peer.get(server.address()), Some(&1));
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::Uri;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper_rustls::HttpsConnector;
@@ -97,6 +97,9 @@ pub trait HttpTransport: Clone {
     }
 }
 
+/// Largest SOAP answer accepted; GN6 answers are small, this only stops a runaway server.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// hyper + hyper-rustls (ring) implementation.
@@ -105,8 +108,9 @@ pub struct HyperTransport {
     client: HyperClient,
     request_timeout: Duration,
     requests: Arc<AtomicUsize>,
-    /// Local socket addresses seen in answers: one per TCP connection that carried a request.
-    connections: Arc<Mutex<HashSet<SocketAddr>>>,
+    /// (local, remote) socket addresses seen in answers: one per TCP connection that
+    /// carried a request.
+    connections: Arc<Mutex<HashSet<(SocketAddr, SocketAddr)>>>,
 }
 
 impl std::fmt::Debug for HyperTransport {
@@ -120,6 +124,17 @@ impl std::fmt::Debug for HyperTransport {
 }
 
 impl HyperTransport {
+    /// TCP connections opened so far, per server address.
+    pub fn connections_by_peer(&self) -> std::collections::BTreeMap<SocketAddr, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(seen) = self.connections.lock() {
+            for (_, remote) in seen.iter() {
+                *out.entry(*remote).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
     /// Builds the client: TLS verified against the web PKI roots plus `ca_file`, HTTP/1.1
     /// keep-alive with at most one idle connection per host.
     pub fn new(config: &TransportConfig) -> Result<HyperTransport, HttpError> {
@@ -194,14 +209,16 @@ impl HyperTransport {
             response.extensions().get::<HttpInfo>(),
             self.connections.lock(),
         ) {
-            seen.insert(info.local_addr());
+            seen.insert((info.local_addr(), info.remote_addr()));
         }
         let status = response.status().as_u16();
-        let body = response
-            .into_body()
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| classify_hyper(&e))?
+            .map_err(|e| match e.downcast::<hyper::Error>() {
+                Ok(h) => classify_hyper(&h),
+                Err(other) => HttpError::permanent(format!("resposta HTTP rebutjada: {other}")),
+            })?
             .to_bytes()
             .to_vec();
         Ok(HttpResponse { status, body })
