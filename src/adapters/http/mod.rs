@@ -441,4 +441,39 @@ mod tests {
         assert!(!e.transient);
         assert_eq!(t.requests(), 0);
     }
+
+    #[tokio::test]
+    async fn connection_closed_mid_answer_is_transient() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            // Promise 1000 bytes, send 5, hang up.
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nhello")
+                .await;
+        });
+        let t = HyperTransport::new(&TransportConfig::default()).unwrap();
+        let e = t
+            .post(&format!("http://{addr}/x"), "urn:X", b"<x/>".to_vec())
+            .await
+            .unwrap_err();
+        assert!(e.transient, "{e}");
+    }
+
+    #[test]
+    fn ca_file_without_certificates_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let cfg = TransportConfig {
+            ca_file: Some(path),
+            ..TransportConfig::default()
+        };
+        let e = HyperTransport::new(&cfg).unwrap_err();
+        assert!(e.message.contains("ca.pem"), "{e}");
+    }
 }
