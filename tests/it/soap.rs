@@ -1,0 +1,785 @@
+//! SOAP adapters against recorded-style exchanges (fixtures/soap) replayed by wiremock over
+//! real HTTP: the request actually sent (XML-aware), its headers, and the decoded result.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mailtoticket::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
+use mailtoticket::adapters::soap::envelope::call;
+use mailtoticket::adapters::soap::generated::gestio_tiquets_v5 as g;
+use mailtoticket::adapters::soap::{
+    BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
+};
+use mailtoticket::domain::identity::Person;
+use mailtoticket::domain::ticket::{
+    CommentKind, NewAttachment, NewComment, NewTicket, TicketChanges,
+};
+use mailtoticket::ports::{IdentityDirectory, PortError, TicketSystem};
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const GN6_PATH: &str = "/gN6/GestioTiquetsv5";
+const PERSONES_PATH: &str = "/GestioIdentitat/Personesv6";
+
+// ------------------------------------------------------------------------------------------
+// XML-aware comparison: (namespace, local name, attributes, trimmed text, children) trees.
+
+#[derive(Debug, PartialEq, Eq)]
+struct Canon {
+    ns: String,
+    name: String,
+    attrs: Vec<(String, String, String)>,
+    text: String,
+    children: Vec<Canon>,
+}
+
+fn ns_of(r: ResolveResult) -> String {
+    match r {
+        ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
+        ResolveResult::Unbound => String::new(),
+        ResolveResult::Unknown(p) => panic!("undeclared prefix {}", String::from_utf8_lossy(&p)),
+    }
+}
+
+fn canon(xml: &str) -> Canon {
+    let mut reader = NsReader::from_str(xml);
+    let mut stack: Vec<Canon> = Vec::new();
+    loop {
+        let (res, ev) = reader.read_resolved_event().expect("well-formed XML");
+        let ev_ns = ns_of(res);
+        match ev {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let mut attrs = Vec::new();
+                for a in s.attributes() {
+                    let a = a.unwrap();
+                    let key = a.key.as_ref();
+                    if key == b"xmlns" || key.starts_with(b"xmlns:") {
+                        continue;
+                    }
+                    let (ans, local) = reader.resolve_attribute(a.key);
+                    attrs.push((
+                        ns_of(ans),
+                        String::from_utf8_lossy(local.as_ref()).into_owned(),
+                        a.decode_and_unescape_value(reader.decoder())
+                            .unwrap()
+                            .into_owned(),
+                    ));
+                }
+                attrs.sort();
+                let el = Canon {
+                    ns: ev_ns,
+                    name: String::from_utf8_lossy(s.local_name().as_ref()).into_owned(),
+                    attrs,
+                    text: String::new(),
+                    children: Vec::new(),
+                };
+                if matches!(ev, Event::Empty(_)) {
+                    match stack.last_mut() {
+                        Some(p) => p.children.push(el),
+                        None => return el,
+                    }
+                } else {
+                    stack.push(el);
+                }
+            }
+            Event::End(_) => {
+                let mut el = stack.pop().unwrap();
+                el.text = el.text.trim().to_string();
+                match stack.last_mut() {
+                    Some(p) => p.children.push(el),
+                    None => return el,
+                }
+            }
+            Event::Text(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&t.decode().unwrap());
+                }
+            }
+            Event::GeneralRef(r) => {
+                let s = if r.is_char_ref() {
+                    r.resolve_char_ref().unwrap().unwrap().to_string()
+                } else {
+                    match r.decode().unwrap().as_ref() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        other => panic!("unknown entity {other}"),
+                    }
+                    .to_string()
+                };
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&s);
+                }
+            }
+            Event::Eof => panic!("truncated XML"),
+            _ => {}
+        }
+    }
+}
+
+fn assert_same_xml(actual: &str, expected: &str) {
+    let (a, e) = (canon(actual), canon(expected));
+    assert!(
+        a == e,
+        "XML differs.\n--- sent:\n{actual}\n--- expected:\n{expected}\n--- trees:\n{a:#?}\n{e:#?}"
+    );
+}
+
+#[test]
+fn canonicaliser_ignores_prefixes_and_whitespace_but_not_order_or_namespaces() {
+    let a = r#"<a:x xmlns:a="urn:1"><a:y>v</a:y><a:z/></a:x>"#;
+    let b = "<x xmlns=\"urn:1\">\n  <y> v </y>\n  <z></z>\n</x>";
+    assert_eq!(canon(a), canon(b));
+    assert_ne!(
+        canon(a),
+        canon(r#"<a:x xmlns:a="urn:1"><a:z/><a:y>v</a:y></a:x>"#)
+    );
+    assert_ne!(
+        canon(a),
+        canon(r#"<a:x xmlns:a="urn:2"><a:y>v</a:y><a:z/></a:x>"#)
+    );
+    assert_ne!(
+        canon(a),
+        canon(r#"<a:x xmlns:a="urn:1"><y>v</y><a:z/></a:x>"#)
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Harness.
+
+fn fixture(rel: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/soap")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn bus() -> BusCredentials {
+    BusCredentials {
+        username: "BUS_USER".into(),
+        password: "BUS_PASSWORD".into(),
+    }
+}
+
+fn gn6_creds() -> Gn6Credentials {
+    Gn6Credentials {
+        username: "GN6_USER".into(),
+        password: "GN6_PASSWORD".into(),
+        domini: "1234".into(),
+    }
+}
+
+fn transport(timeout: Duration) -> HyperTransport {
+    HyperTransport::new(&TransportConfig {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: timeout,
+        ca_file: None,
+    })
+    .unwrap()
+}
+
+/// What the mock server answers.
+enum Answer {
+    Fixture(u16, &'static str),
+    Empty(u16),
+    Slow(&'static str),
+}
+
+/// Every operation, driven through the public adapters (ConsultaTiquets, which no port
+/// uses, through the generic typed call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    ConsultaTiquetsDades,
+    ConsultaTiquets,
+    AltaTiquet,
+    ModificarTiquet,
+    AfegirComentariTiquet,
+    AnnexarFitxerTiquet,
+    AfegirSolicitantTiquet,
+    ObtenirDadesPersona,
+    LlistaPersones,
+}
+
+const ALL_OPS: [Op; 9] = [
+    Op::ConsultaTiquetsDades,
+    Op::ConsultaTiquets,
+    Op::AltaTiquet,
+    Op::ModificarTiquet,
+    Op::AfegirComentariTiquet,
+    Op::AnnexarFitxerTiquet,
+    Op::AfegirSolicitantTiquet,
+    Op::ObtenirDadesPersona,
+    Op::LlistaPersones,
+];
+
+impl Op {
+    fn dir(self) -> &'static str {
+        match self {
+            Op::ConsultaTiquetsDades => "gn6/ConsultaTiquetsDades",
+            Op::ConsultaTiquets => "gn6/ConsultaTiquets",
+            Op::AltaTiquet => "gn6/AltaTiquet",
+            Op::ModificarTiquet => "gn6/ModificarTiquet",
+            Op::AfegirComentariTiquet => "gn6/AfegirComentariTiquet",
+            Op::AnnexarFitxerTiquet => "gn6/AnnexarFitxerTiquet",
+            Op::AfegirSolicitantTiquet => "gn6/AfegirSolicitantTiquet",
+            Op::ObtenirDadesPersona => "persones/obtenirDadesPersona",
+            Op::LlistaPersones => "persones/llistaPersones",
+        }
+    }
+
+    fn is_gn6(self) -> bool {
+        self.dir().starts_with("gn6/")
+    }
+
+    fn path(self) -> &'static str {
+        if self.is_gn6() {
+            GN6_PATH
+        } else {
+            PERSONES_PATH
+        }
+    }
+
+    fn soap_action(self) -> String {
+        if self.is_gn6() {
+            format!("\"urn:{}\"", self.dir().trim_start_matches("gn6/"))
+        } else {
+            "\"\"".to_string()
+        }
+    }
+}
+
+fn new_ticket() -> NewTicket {
+    NewTicket {
+        solicitant: "nom.cognom".into(),
+        email_solicitant: "nom.cognom@upc.edu".into(),
+        assumpte: "No funciona la impressora".into(),
+        descripcio: "<p>La impressora de la sala 3 & la 4 no imprimeix.</p>".into(),
+        equip_resolutor: "98765".into(),
+        urgencia: "GRAVETAT_MITJA".into(),
+        proces: "PROCES_AUS".into(),
+        estat: "TIQUET_STATUS_OBERT".into(),
+        enviar_missatge_creacio: "S".into(),
+        enviar_missatge_tancament: "N".into(),
+        imputacio_automatica: "N".into(),
+        ..NewTicket::default()
+    }
+}
+
+/// Runs one operation with the fixtures' input; the result is rendered with `Debug`.
+async fn invoke(op: Op, http: HyperTransport, base: &str) -> Result<String, PortError> {
+    let gn6 = SoapTicketSystem::new(
+        http.clone(),
+        format!("{base}{GN6_PATH}"),
+        bus(),
+        gn6_creds(),
+    );
+    let persones =
+        SoapIdentityDirectory::new(http.clone(), format!("{base}{PERSONES_PATH}"), bus());
+    match op {
+        Op::ConsultaTiquetsDades => gn6.query_ticket("657421").await.map(|v| format!("{v:?}")),
+        Op::ConsultaTiquets => {
+            let req = g::ConsultaTiquets {
+                username: "GN6_USER".into(),
+                password: "GN6_PASSWORD".into(),
+                domini: "1234".into(),
+                codi: "657421".into(),
+                ..Default::default()
+            };
+            let resp = call::<g::ops::ConsultaTiquets, _>(
+                &http,
+                &format!("{base}{GN6_PATH}"),
+                &bus(),
+                &req,
+                &["GN6_PASSWORD"],
+            )
+            .await?;
+            let r = resp
+                .return_
+                .ok_or_else(|| PortError::Permanent("no return".into()))?;
+            if r.codi_retorn != "1" {
+                return Err(PortError::Service {
+                    code: r.codi_retorn,
+                    description: r.descripcio_error,
+                });
+            }
+            Ok(format!("{:?}", r.llista_tiquets))
+        }
+        Op::AltaTiquet => gn6.create_ticket(&new_ticket()).await,
+        Op::ModificarTiquet => gn6
+            .modify_ticket(&TicketChanges {
+                codi_tiquet: "657421".into(),
+                estat: "TIQUET_STATUS_OBERT".into(),
+                ..TicketChanges::default()
+            })
+            .await
+            .map(|()| "ok".into()),
+        Op::AfegirComentariTiquet => gn6
+            .add_comment(&NewComment {
+                codi_tiquet: "657421".into(),
+                usuari: "nom.cognom".into(),
+                descripcio: "<p>Gràcies!</p>".into(),
+                tipus: CommentKind::Public,
+                notificar: false,
+            })
+            .await
+            .map(|()| "ok".into()),
+        Op::AnnexarFitxerTiquet => {
+            gn6.attach_file(&NewAttachment {
+                codi_tiquet: "657421",
+                usuari: "nom.cognom",
+                nom_fitxer: "foto.png",
+                content: b"\x89PNG\r\n\x1a\n",
+            })
+            .await
+        }
+        Op::AfegirSolicitantTiquet => gn6
+            .add_requester("657421", "altre.usuari")
+            .await
+            .map(|()| "ok".into()),
+        Op::ObtenirDadesPersona => persones
+            .person("nom.cognom")
+            .await
+            .map(|p| format!("{p:?}")),
+        Op::LlistaPersones => persones
+            .persons_by_email("nom.cognom@upc.edu")
+            .await
+            .map(|v| format!("{v:?}")),
+    }
+}
+
+/// Mounts the answer, runs the operation, checks the one request sent (body XML-aware,
+/// Content-Type, quoted SOAPAction) and returns the result.
+async fn exchange(op: Op, answer: Answer, timeout: Duration) -> Result<String, PortError> {
+    let server = MockServer::start().await;
+    let template = match answer {
+        Answer::Fixture(status, case) => ResponseTemplate::new(status).set_body_raw(
+            fixture(&format!("{}/{case}.response.xml", op.dir())),
+            "text/xml; charset=utf-8",
+        ),
+        Answer::Empty(status) => ResponseTemplate::new(status),
+        Answer::Slow(case) => ResponseTemplate::new(200)
+            .set_body_raw(
+                fixture(&format!("{}/{case}.response.xml", op.dir())),
+                "text/xml; charset=utf-8",
+            )
+            .set_delay(timeout * 3),
+    };
+    Mock::given(method("POST"))
+        .and(path(op.path()))
+        .respond_with(template)
+        .mount(&server)
+        .await;
+    let http = transport(timeout);
+    let result = invoke(op, http.clone(), &server.uri()).await;
+
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1, "{op:?}: exactly one request");
+    assert_eq!(http.requests(), 1);
+    let req = &received[0];
+    let header = |name: &str| {
+        req.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("{op:?}: no {name} header"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(header("content-type"), "text/xml; charset=utf-8", "{op:?}");
+    assert_eq!(header("soapaction"), op.soap_action(), "{op:?}");
+    let body = String::from_utf8(req.body.clone()).unwrap();
+    assert_same_xml(
+        &body,
+        &fixture(&format!("{}/success.request.xml", op.dir())),
+    );
+    result
+}
+
+const T: Duration = Duration::from_secs(5);
+
+// ------------------------------------------------------------------------------------------
+// Success, one per operation, with the decoded value.
+
+#[tokio::test]
+async fn consulta_tiquets_dades_success_decodes_ticket_with_requester_data() {
+    let http = transport(T);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GN6_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gn6/ConsultaTiquetsDades/success.response.xml"),
+            "text/xml",
+        ))
+        .mount(&server)
+        .await;
+    let gn6 = SoapTicketSystem::new(
+        http,
+        format!("{}{GN6_PATH}", server.uri()),
+        bus(),
+        gn6_creds(),
+    );
+    let t = gn6.query_ticket("657421").await.unwrap().expect("ticket");
+    assert_eq!(t.codi_tiquet, "657421");
+    assert_eq!(t.estat, "TIQUET_STATUS_TANCAT");
+    assert!(t.is_closed());
+    assert_eq!(t.solicitant, "nom.cognom");
+    assert_eq!(t.email_solicitant, "nom.cognom@upc.edu");
+    assert_eq!(t.assumpte, "No funciona la impressora");
+    assert_eq!(t.descripcio, "<p>La impressora no imprimeix.</p>");
+    assert_eq!(t.equip_resolutor, "98765");
+    assert_eq!(t.urgencia, "GRAVETAT_MITJA");
+    assert_eq!(t.data_creacio, "27-11-2026 10:15:00");
+    assert_eq!(t.data_tancament, "");
+    assert_eq!(
+        t.fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        [
+            "assumpte",
+            "codiTiquet",
+            "dadesContacteSolicitant",
+            "dataCreacio",
+            "descripcio",
+            "emailSolicitant",
+            "equipResolutor",
+            "estat",
+            "proces",
+            "solicitant",
+            "solicitantNom",
+            "urgencia"
+        ]
+    );
+    assert!(
+        t.fields
+            .contains(&("solicitantNom".into(), "Nom Cognom".into()))
+    );
+}
+
+#[tokio::test]
+async fn every_operation_sends_the_expected_request_and_decodes_success() {
+    let expected = [
+        (
+            Op::ConsultaTiquetsDades,
+            "Some(TicketInfo { codi_tiquet: \"657421\"",
+        ),
+        (
+            Op::ConsultaTiquets,
+            "[Tiquet { assignat_a: \"\", assumpte: \"No funciona la impressora\"",
+        ),
+        (Op::AltaTiquet, "657421"),
+        (Op::ModificarTiquet, "ok"),
+        (Op::AfegirComentariTiquet, "ok"),
+        (Op::AnnexarFitxerTiquet, "4455"),
+        (Op::AfegirSolicitantTiquet, "ok"),
+        (
+            Op::ObtenirDadesPersona,
+            "Some(Person { cn: \"nom.cognom\", email_preferent: Some(\"nom.cognom@upc.edu\") })",
+        ),
+        (Op::LlistaPersones, "[\"nom.cognom\", \"nom.cognom2\"]"),
+    ];
+    for (op, want) in expected {
+        let got = exchange(op, Answer::Fixture(200, "success"), T)
+            .await
+            .unwrap_or_else(|e| panic!("{op:?}: {e:?}"));
+        assert!(got.starts_with(want), "{op:?}: {got}");
+    }
+}
+
+#[tokio::test]
+async fn consulta_tiquets_dades_without_tickets_is_none() {
+    let got = exchange(
+        Op::ConsultaTiquetsDades,
+        Answer::Fixture(200, "not_found"),
+        T,
+    )
+    .await;
+    assert_eq!(got, Ok("None".to_string()));
+}
+
+#[tokio::test]
+async fn obtenir_dades_persona_ok_false_is_none() {
+    let got = exchange(Op::ObtenirDadesPersona, Answer::Fixture(200, "unknown"), T).await;
+    assert_eq!(got, Ok("None".to_string()));
+}
+
+#[tokio::test]
+async fn llista_persones_empty_list() {
+    let got = exchange(Op::LlistaPersones, Answer::Fixture(200, "none"), T).await;
+    assert_eq!(got, Ok("[]".to_string()));
+}
+
+#[tokio::test]
+async fn person_without_email_preferent() {
+    let server = MockServer::start().await;
+    let body = fixture("persones/obtenirDadesPersona/success.response.xml")
+        .replace("<emailPreferent>nom.cognom@upc.edu</emailPreferent>", "");
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/xml"))
+        .mount(&server)
+        .await;
+    let dir = SoapIdentityDirectory::new(
+        transport(T),
+        format!("{}{PERSONES_PATH}", server.uri()),
+        bus(),
+    );
+    assert_eq!(
+        dir.person("nom.cognom").await,
+        Ok(Some(Person {
+            cn: "nom.cognom".into(),
+            email_preferent: None
+        }))
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Failures, for every operation.
+
+#[tokio::test]
+async fn codi_retorn_other_than_1_is_a_service_error() {
+    for op in ALL_OPS.into_iter().filter(|o| o.is_gn6()) {
+        let got = exchange(op, Answer::Fixture(200, "service_error"), T).await;
+        match got {
+            Err(PortError::Service { code, description }) => {
+                assert!(code.starts_with('-'), "{op:?}: {code}");
+                assert!(!description.is_empty(), "{op:?}");
+            }
+            other => panic!("{op:?}: {other:?}"),
+        }
+    }
+    let got = exchange(Op::AltaTiquet, Answer::Fixture(200, "service_error"), T).await;
+    assert_eq!(
+        got,
+        Err(PortError::Service {
+            code: "-2".into(),
+            description: "No s'ha trobat el sol·licitant nom.cognom".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn soap_fault_with_http_500_is_a_fault() {
+    for op in ALL_OPS {
+        let got = exchange(op, Answer::Fixture(500, "fault"), T).await;
+        assert_eq!(
+            got,
+            Err(PortError::Fault {
+                code: "soapenv:Client".into(),
+                message: "Authentication failed".into()
+            }),
+            "{op:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn http_503_without_body_is_transient() {
+    for op in ALL_OPS {
+        let got = exchange(op, Answer::Empty(503), T).await;
+        assert!(
+            matches!(got, Err(PortError::Transient(_))),
+            "{op:?}: {got:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn http_500_without_fault_is_transient() {
+    let got = exchange(Op::AltaTiquet, Answer::Empty(500), T).await;
+    assert!(matches!(got, Err(PortError::Transient(_))), "{got:?}");
+}
+
+#[tokio::test]
+async fn malformed_xml_is_permanent() {
+    for op in ALL_OPS {
+        let got = exchange(op, Answer::Fixture(200, "malformed"), T).await;
+        assert!(
+            matches!(got, Err(PortError::Permanent(_))),
+            "{op:?}: {got:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn response_slower_than_the_timeout_is_transient() {
+    for op in ALL_OPS {
+        let got = exchange(op, Answer::Slow("success"), Duration::from_millis(150)).await;
+        assert!(
+            matches!(got, Err(PortError::Transient(_))),
+            "{op:?}: {got:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Transport.
+
+#[tokio::test]
+async fn one_keep_alive_connection_is_reused_across_calls() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GN6_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gn6/AfegirSolicitantTiquet/success.response.xml"),
+            "text/xml",
+        ))
+        .mount(&server)
+        .await;
+    let http = transport(T);
+    let gn6 = SoapTicketSystem::new(
+        http.clone(),
+        format!("{}{GN6_PATH}", server.uri()),
+        bus(),
+        gn6_creds(),
+    );
+    for _ in 0..4 {
+        gn6.add_requester("657421", "altre.usuari").await.unwrap();
+    }
+    assert_eq!(http.requests(), 4);
+    assert_eq!(gn6.transport().connections(), 1);
+    let by_peer = http.connections_by_peer();
+    assert_eq!(by_peer.len(), 1);
+    assert_eq!(by_peer.get(server.address()), Some(&1));
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_fails_in_tls_not_as_transient() {
+    // The transport really speaks TLS on https:// URLs: the handshake with a plain HTTP
+    // server fails, and a TLS failure is not worth retrying.
+    let server = MockServer::start().await;
+    let url = server.uri().replace("http://", "https://");
+    let http = transport(T);
+    let e = http
+        .post(&url, "urn:X", b"<x/>".to_vec())
+        .await
+        .unwrap_err();
+    assert!(!e.transient, "{e}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn plain_http_to_a_non_loopback_host_is_refused() {
+    let gn6 = SoapTicketSystem::new(
+        transport(T),
+        "http://bus-soa.upc.edu/gN6/GestioTiquetsv5".into(),
+        bus(),
+        gn6_creds(),
+    );
+    let e = gn6.add_requester("1", "x").await.unwrap_err();
+    assert!(matches!(e, PortError::Permanent(_)), "{e:?}");
+    assert_eq!(gn6.transport().requests(), 0);
+}
+
+#[test]
+fn operation_tables_come_from_the_wsdl_bindings() {
+    use mailtoticket::adapters::soap::generated::persones_v6 as p;
+    let names: Vec<&str> = g::ops::ALL.iter().map(|o| o.name).collect();
+    assert_eq!(
+        names,
+        [
+            "AfegirComentariTiquet",
+            "AfegirSolicitantTiquet",
+            "AltaTiquet",
+            "AnnexarFitxerTiquet",
+            "ConsultaTiquets",
+            "ConsultaTiquetsDades",
+            "ModificarTiquet"
+        ]
+    );
+    for o in g::ops::ALL {
+        assert_eq!(o.soap_action, format!("urn:{}", o.name));
+        assert_eq!(o.request_element, o.name);
+        assert_eq!(o.response_element, format!("{}Response", o.name));
+        assert_eq!(o.request_namespace, "http://service.psi.upcnet");
+        assert_eq!(o.response_namespace, "http://service.psi.upcnet");
+    }
+    let names: Vec<&str> = p::ops::ALL.iter().map(|o| o.name).collect();
+    assert_eq!(names, ["llistaPersones", "obtenirDadesPersona"]);
+    for o in p::ops::ALL {
+        assert_eq!(o.soap_action, "");
+        assert_eq!(
+            o.request_namespace,
+            "http://soa.identitatdigital.upc.edu/Personesv6"
+        );
+    }
+    // v5 AltaTiquet: emailSolicitant right after solicitant, 22 children in all.
+    assert_eq!(g::AltaTiquet::FIELD_NAMES.len(), 22);
+    assert_eq!(
+        &g::AltaTiquet::FIELD_NAMES[3..5],
+        ["solicitant", "emailSolicitant"]
+    );
+    assert_eq!(g::ModificarTiquet::FIELD_NAMES.len(), 27);
+}
+
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn trace_log_has_the_bodies_without_passwords() {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let got = exchange(Op::AltaTiquet, Answer::Fixture(200, "success"), T).await;
+    assert_eq!(got, Ok("657421".to_string()));
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("AltaTiquet"), "{text}");
+    assert!(
+        text.contains("GN6_USER") && text.contains("BUS_USER"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ResultatAltaTiquet"),
+        "response body logged: {text}"
+    );
+    assert!(!text.contains("GN6_PASSWORD"), "{text}");
+    assert!(!text.contains("BUS_PASSWORD"), "{text}");
+}
+
+#[tokio::test]
+async fn reader_accepts_any_order_unknown_children_and_nil() {
+    let server = MockServer::start().await;
+    let body = r#"<?xml version="1.0"?>
+<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:s="http://service.psi.upcnet" xmlns:d="http://data.psi.upcnet/xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <e:Header><x:Trace xmlns:x="urn:x">1</x:Trace></e:Header>
+  <e:Body>
+    <s:AltaTiquetResponse>
+      <s:return xsi:type="d:ResultatAltaTiquet">
+        <d:descripcioError xsi:nil="true"/>
+        <d:novetat>ignored</d:novetat>
+        <d:codiTiquet>777</d:codiTiquet>
+        <d:codiRetorn>1</d:codiRetorn>
+      </s:return>
+    </s:AltaTiquetResponse>
+  </e:Body>
+</e:Envelope>"#;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/xml"))
+        .mount(&server)
+        .await;
+    let gn6 = SoapTicketSystem::new(
+        transport(T),
+        format!("{}{GN6_PATH}", server.uri()),
+        bus(),
+        gn6_creds(),
+    );
+    assert_eq!(
+        gn6.create_ticket(&new_ticket()).await,
+        Ok("777".to_string())
+    );
+}
