@@ -49,6 +49,44 @@ impl Failure {
     }
 }
 
+/// The body as GN6 gets it: sanitised (and cleaned when `full`), `cid:` references
+/// of the uploaded inline images rewritten to GN6 links, then — when `full` — the
+/// images still pointing at `cid:` dropped, then the list of the other attachments.
+/// This order is the one `html` asks for: cleaning must not see the rewritten links
+/// disappear, and dangling `cid:` images are only known after the rewrite.
+fn body_with_attachments(
+    body: &str,
+    full: bool,
+    is_reply: bool,
+    uploaded: &[Uploaded<'_>],
+) -> String {
+    let cleaned = html::clean(body, full, is_reply);
+    let (linked, listing) = texts::link_attachments(&cleaned, uploaded);
+    let linked = if full {
+        remove_cid_images(&linked)
+    } else {
+        linked
+    };
+    format!("{linked}{listing}")
+}
+
+/// Stand-in for `html::remove_cid_images` (developed in parallel): drops `<img>`
+/// elements whose `src` still points at `cid:`, unless nothing else would remain.
+fn remove_cid_images(html: &str) -> String {
+    static CID_IMG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)<img\b[^>]*\bsrc\s*=\s*["']?cid:[^>]*>"#).expect("static regex")
+    });
+    let out = CID_IMG.replace_all(html, "");
+    let has_text = regex::Regex::new(r"<[^>]*>")
+        .map(|tags| !tags.replace_all(&out, "").trim().is_empty())
+        .unwrap_or(true);
+    if has_text {
+        out.into_owned()
+    } else {
+        html.to_string()
+    }
+}
+
 /// What one filter did.
 enum Outcome {
     NotApplicable(String),
@@ -132,8 +170,8 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
                     return Delivery {
                         status: Status::Success,
                         filter: Some(kind.name().to_string()),
+                        reason: format!("{what} {ticket}"),
                         ticket: Some(ticket),
-                        reason: format!("{what} {}", self.last_ticket_label()),
                         class: None,
                         requester: Some(requester),
                     };
@@ -161,13 +199,6 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         }
         info!("Cap filtre aplicable");
         Delivery::new(Status::Reject, "cap filtre aplicable")
-    }
-
-    fn last_ticket_label(&self) -> String {
-        self.journal
-            .done(&Step::TicketCreated)
-            .or_else(|| self.journal.done(&Step::CommentAdded))
-            .unwrap_or_default()
     }
 
     async fn requester(&mut self) -> Result<Option<String>, Failure> {
@@ -274,12 +305,15 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         );
 
         let uploaded = self.upload_attachments(&code, &author).await?;
-        let (body, listing) = texts::link_attachments(&self.mail.body_html, &uploaded);
         let descripcio = format!(
-            "{}{}{}",
+            "{}{}",
             texts::comment_header(&self.from_text(), &self.when()),
-            html::clean(&body, s.config.netejar_mail_reply, true),
-            listing
+            body_with_attachments(
+                &self.mail.body_html,
+                s.config.netejar_mail_reply,
+                true,
+                &uploaded
+            )
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
             info!("El comentari ja es va afegir en una entrega anterior");
@@ -342,7 +376,10 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         ticket.assumpte = texts::subject_or_default(&mail.subject, user);
         let header = texts::ticket_header(&self.from_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
-        ticket.descripcio = format!("{header}{}", html::clean(&mail.body_html, full, false));
+        ticket.descripcio = format!(
+            "{header}{}",
+            body_with_attachments(&mail.body_html, full, false, &[])
+        );
 
         let code = match self.journal.done(&Step::TicketCreated) {
             Some(code) => {
@@ -362,8 +399,10 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         };
 
         let uploaded = self.upload_attachments(&code, user).await?;
-        let (body, listing) = texts::link_attachments(&mail.body_html, &uploaded);
-        let descripcio = format!("{header}{}{listing}", html::clean(&body, full, false));
+        let descripcio = format!(
+            "{header}{}",
+            body_with_attachments(&mail.body_html, full, false, &uploaded)
+        );
         let changed = descripcio != ticket.descripcio;
         let data_resol = if s.config.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
