@@ -138,15 +138,6 @@ pub fn person(cn: &str, email: Option<&str>) -> Person {
     }
 }
 
-/// A directory that knows `cn` as `cn@upc.edu` and nobody else.
-pub fn directory_knowing(cn: &'static str) -> MockDirectory {
-    let mut d = MockDirectory::new();
-    d.expect_person()
-        .returning(move |c| Ok((c == cn).then(|| person(cn, Some(&format!("{cn}@upc.edu"))))));
-    d.expect_persons_by_email().returning(|_| Ok(vec![]));
-    d
-}
-
 pub fn ticket_info(code: &str, estat: &str, solicitant: &str, email: &str) -> TicketInfo {
     TicketInfo {
         codi_tiquet: code.into(),
