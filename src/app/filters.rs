@@ -225,7 +225,7 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
     }
 
     /// FROM of the texts: the From addresses, joined by commas (§3).
-    fn from_text(&self) -> String {
+    fn sender_text(&self) -> String {
         self.mail.from.join(",")
     }
 
@@ -307,7 +307,7 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         let uploaded = self.upload_attachments(&code, &author).await?;
         let descripcio = format!(
             "{}{}",
-            texts::comment_header(&self.from_text(), &self.when()),
+            texts::comment_header(&self.sender_text(), &self.when()),
             body_with_attachments(
                 &self.mail.body_html,
                 s.config.netejar_mail_reply,
@@ -374,7 +374,7 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
             ticket.enviar_missatge_creacio = "N".into();
         }
         ticket.assumpte = texts::subject_or_default(&mail.subject, user);
-        let header = texts::ticket_header(&self.from_text(), mail.template_to(), &self.when());
+        let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
         ticket.descripcio = format!(
             "{header}{}",

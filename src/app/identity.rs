@@ -52,11 +52,11 @@ async fn directory_lookup<I: IdentityDirectory>(
     settings: &Settings,
     directory: &I,
 ) -> Result<Option<String>, PortError> {
-    if let Some(cn) = upc_username(canonical) {
-        if directory.person(cn).await?.is_some() {
-            debug!("{canonical}: usuari UPC {cn}");
-            return Ok(Some(cn.to_string()));
-        }
+    if let Some(cn) = upc_username(canonical)
+        && directory.person(cn).await?.is_some()
+    {
+        debug!("{canonical}: usuari UPC {cn}");
+        return Ok(Some(cn.to_string()));
     }
     let cns = directory.persons_by_email(canonical).await?;
     match cns.as_slice() {

@@ -253,12 +253,14 @@ pub async fn deliver<T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal
     );
     let mut delivery = run.run_filters().await;
     delivery.class = automatic;
-    if delivery.status == Status::Success {
-        if let Err(e) = journal.record(&Step::Completed, Status::Success.as_header()) {
-            warn!("No puc registrar el final de l'entrega al diari: {e}");
-            delivery.status = Status::TempFail;
-            delivery.reason = format!("diari: {e}");
-        }
+    // Only a success closes the record: a REJECT or ERROR must be retried in full
+    // by `reprocess` once the cause is fixed (the steps done so far stay recorded).
+    if delivery.status == Status::Success
+        && let Err(e) = journal.record(&Step::Completed, Status::Success.as_header())
+    {
+        warn!("No puc registrar el final de l'entrega al diari: {e}");
+        delivery.status = Status::TempFail;
+        delivery.reason = format!("diari: {e}");
     }
     delivery
 }
