@@ -77,9 +77,9 @@ fn remove_cid_images(html: &str) -> String {
         regex::Regex::new(r#"(?i)<img\b[^>]*\bsrc\s*=\s*["']?cid:[^>]*>"#).expect("static regex")
     });
     let out = CID_IMG.replace_all(html, "");
-    let has_text = regex::Regex::new(r"<[^>]*>")
-        .map(|tags| !tags.replace_all(&out, "").trim().is_empty())
-        .unwrap_or(true);
+    static TAG: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"<[^>]*>").expect("static regex"));
+    let has_text = !TAG.replace_all(&out, "").trim().is_empty();
     if has_text {
         out.into_owned()
     } else {
@@ -287,8 +287,23 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         }
 
         let found = self.requester().await?;
-        let senders = [self.mail.requester_email(), self.mail.sender()];
-        let author = choose_author(found.as_deref(), &senders, &ticket, &s.config.usuari_extern);
+        // Compared in canonical form, so that `x@ac.upc.es` written by an old client
+        // still matches the `x@ac.upc.edu` GN6 stored.
+        let senders = [
+            s.identity.canonical(self.mail.requester_email()),
+            s.identity.canonical(self.mail.sender()),
+        ];
+        let senders = [senders[0].as_str(), senders[1].as_str()];
+        let on_ticket = TicketInfo {
+            email_solicitant: s.identity.canonical(&ticket.email_solicitant),
+            ..ticket.clone()
+        };
+        let author = choose_author(
+            found.as_deref(),
+            &senders,
+            &on_ticket,
+            &s.config.usuari_extern,
+        );
         let author = author.username().to_string();
         let private = is_private(&self.mail.subject, &s.regex_privat);
         let notificar = notify(
@@ -499,6 +514,8 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         if !self.cc_wanted() {
             return Ok(());
         }
+        // The requester is already on the ticket, and one person written twice in Cc
+        // is one requester: GN6 would answer the repeat with an error.
         let mut added: Vec<String> = vec![requester.to_string()];
         for address in &self.mail.cc {
             let user = match find_username(address, self.settings, self.identity).await {

@@ -1290,3 +1290,51 @@ fn automatic_mail_forced_by_sempre_ticket_gets_no_creation_notice() {
     assert_eq!(out.status, Status::Success);
     assert!(out.class.is_some());
 }
+
+#[test]
+fn reply_sender_matches_email_solicitant_in_canonical_form() {
+    let s = settings("");
+    let mut t = MockTickets::new();
+    t.expect_query_ticket()
+        .times(1)
+        .returning(|c| Ok(Some(ticket_info(c, ESTAT_OBERT, "jo.ac", "Jo@AC.upc.edu"))));
+    t.expect_add_comment()
+        .withf(|c| c.usuari == "jo.ac" && !c.notificar)
+        .times(1)
+        .returning(|_| Ok(()));
+    let out = run(
+        &reply_mail("jo@ac.upc.es"),
+        &s,
+        &t,
+        &directory_of(&[]),
+        &journal(),
+    );
+    assert_eq!(out.status, Status::Success);
+}
+
+#[test]
+fn reply_header_escapes_the_sender_once_and_reply_to_sender_counts() {
+    let s = settings("");
+    let mut m = reply_mail("a&b@example.org");
+    m.reply_to = vec!["pep@gmail.com".into()];
+    let mut t = MockTickets::new();
+    t.expect_query_ticket().times(1).returning(|c| {
+        Ok(Some(ticket_info(
+            c,
+            ESTAT_OBERT,
+            "pep.garcia",
+            "pep@gmail.com",
+        )))
+    });
+    t.expect_add_comment()
+        .withf(|c| {
+            c.usuari == "pep.garcia"
+                && c.descripcio.starts_with(
+                    "[Comentari afegit des del correu de a&amp;b@example.org del 05/03/2024 a les 10:07]<br><br>",
+                )
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let out = run(&m, &s, &t, &directory_of(&[]), &journal());
+    assert_eq!(out.status, Status::Success);
+}
