@@ -1297,7 +1297,7 @@ fn reply_sender_matches_email_solicitant_in_canonical_form() {
     let mut t = MockTickets::new();
     t.expect_query_ticket()
         .times(1)
-        .returning(|c| Ok(Some(ticket_info(c, ESTAT_OBERT, "jo.ac", "Jo@AC.upc.edu"))));
+        .returning(|c| Ok(Some(ticket_info(c, ESTAT_OBERT, "jo.ac", "Jo@AC.upc.es"))));
     t.expect_add_comment()
         .withf(|c| c.usuari == "jo.ac" && !c.notificar)
         .times(1)
