@@ -1338,3 +1338,36 @@ fn reply_header_escapes_the_sender_once_and_reply_to_sender_counts() {
     let out = run(&m, &s, &t, &directory_of(&[]), &journal());
     assert_eq!(out.status, Status::Success);
 }
+
+#[test]
+#[ignore = "needs domain::classify from the mail branch"]
+fn forced_automatic_reply_never_reopens_nor_notifies() {
+    let s = settings(
+        "filtres = [\"reply_reobrint\", \"nou\"]\nmails_sempre_ticket = ['tecnic@upc.edu']",
+    );
+    let mut m = reply_mail("tecnic@upc.edu");
+    m.headers
+        .push(("Auto-Submitted".into(), "auto-replied".into()));
+    // Closed ticket: no ModificarTiquet; nou creates a ticket without a notice.
+    let mut seq = Sequence::new();
+    let mut t = MockTickets::new();
+    expect_query(&mut t, &mut seq, "657421", ESTAT_TANCAT);
+    t.expect_create_ticket()
+        .withf(|n| n.enviar_missatge_creacio == "N")
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok("5".into()));
+    let out = run(&m, &s, &t, &directory_of(&["tecnic"]), &journal());
+    assert_eq!(out.filter.as_deref(), Some("nou"));
+    // Open ticket: a comment, never notified.
+    let mut seq = Sequence::new();
+    let mut t = MockTickets::new();
+    expect_query(&mut t, &mut seq, "657421", ESTAT_OBERT);
+    t.expect_add_comment()
+        .withf(|c| !c.notificar)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    let out = run(&m, &s, &t, &directory_of(&["tecnic"]), &journal());
+    assert_eq!(out.filter.as_deref(), Some("reply_reobrint"));
+}
