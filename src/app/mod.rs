@@ -1,6 +1,14 @@
 //! The use case: one decoded mail in, one delivery outcome out, through the ports.
 //! Classification (§2), then the configured filters (§5) in order; every side effect
 //! is checked against and recorded in the delivery journal so a re-run resumes.
+//!
+//! Journal rules (issue 5): a step is looked up with `Journal::done` before its call
+//! and recorded with `Journal::record` right after it succeeds; a record failure stops
+//! the run with TEMPFAIL. `Completed` is recorded only on SUCCESS, and a mail already
+//! completed returns SUCCESS at once without any call. A mail that already created a
+//! ticket never tries the reply filters again, and one that already commented never
+//! tries the creation filters, so a resumed run cannot take the other path. Read-only
+//! calls (ConsultaTiquetsDades, the directory) are repeated on a resume.
 
 mod filters;
 pub mod identity;
