@@ -1,21 +1,152 @@
 //! The use case: one decoded mail in, one delivery outcome out, through the ports.
+//! Classification (§2), then the configured filters (§5) in order; every side effect
+//! is checked against and recorded in the delivery journal so a re-run resumes.
+//!
+//! Journal rules (issue 5): a step is looked up with `Journal::done` before its call
+//! and recorded with `Journal::record` right after it succeeds; a record failure stops
+//! the run with TEMPFAIL. `Completed` is recorded only on SUCCESS, and a mail already
+//! completed returns SUCCESS at once without any call. A mail that already created a
+//! ticket never tries the reply filters again, and one that already commented never
+//! tries the creation filters, so a resumed run cannot take the other path. Read-only
+//! calls (ConsultaTiquetsDades, the directory) are repeated on a resume.
+
+mod filters;
+pub mod identity;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime};
+use chrono_tz::Tz;
+use regex::Regex;
+use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError};
+use crate::domain::classify::{self, AutoClass, ClassifyOptions, Decision};
+use crate::domain::filters::FilterKind;
+use crate::domain::identity::IdentityRules;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
-use crate::ports::{Clock, IdentityDirectory, Journal, TicketSystem};
+use crate::domain::rules::Rule;
+use crate::ports::{Clock, IdentityDirectory, Journal, PortError, Step, TicketSystem};
 
 /// Settings of the use case, validated and compiled once from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: Config,
+    /// `filtres`, in order.
+    pub filters: Vec<FilterKind>,
+    pub classify: ClassifyOptions,
+    /// `valors_defecte`, compiled.
+    pub rules: Vec<Rule>,
+    /// Rewrites, `mails_addicionals`, `patrons_mail_addicionals`.
+    pub identity: IdentityRules,
+    pub regex_reply: Regex,
+    pub regex_privat: Regex,
+    pub regex_message_id: Regex,
+    /// `afegir_solicitants_addicionals_en_cc_nomes_via`, when set.
+    pub cc_via: Option<Regex>,
+    /// `zona_horaria`; `None` = the offset of the clock's `now()` (the server's zone).
+    pub time_zone: Option<Tz>,
+}
+
+fn compile(key: &str, pattern: &str) -> Result<Regex, ConfigError> {
+    Regex::new(pattern).map_err(|e| ConfigError(format!("{key}: {e}")))
 }
 
 impl Settings {
     pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+        let mut filters = Vec::new();
+        for name in &config.filtres {
+            let kind = FilterKind::parse(name).ok_or_else(|| {
+                ConfigError(format!(
+                    "filtres: unknown filter {name:?} (valid: reply, reply_reobrint, nou, nou_extern)"
+                ))
+            })?;
+            if filters.contains(&kind) {
+                return Err(ConfigError(format!("filtres: {name:?} listed twice")));
+            }
+            filters.push(kind);
+        }
+        if filters.is_empty() {
+            return Err(ConfigError("filtres: no filter listed".into()));
+        }
+        if filters.contains(&FilterKind::NouExtern) && config.usuari_extern.trim().is_empty() {
+            return Err(ConfigError(
+                "usuari_extern: required by the nou_extern filter".into(),
+            ));
+        }
+        for (key, list) in [
+            ("mails_no_ticket", &config.mails_no_ticket),
+            ("mails_sempre_ticket", &config.mails_sempre_ticket),
+        ] {
+            for item in list.iter().filter(|i| i.starts_with('^')) {
+                compile(key, item)?;
+            }
+        }
+        let rules = config
+            .valors_defecte
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let defaults: Vec<(String, String)> = r
+                    .defaults
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Rule::new(&r.order, &r.pattern, &defaults)
+                    .map_err(|e| ConfigError(format!("valors_defecte[{i}]: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rewrites: Vec<(String, String)> = config
+            .canonical_rewrites
+            .iter()
+            .map(|[a, b]| (a.to_lowercase(), b.to_lowercase()))
+            .collect();
+        let identity = IdentityRules::new(&rewrites, &config.mails_addicionals, &config.patterns())
+            .map_err(|e| ConfigError(format!("patrons_mail_addicionals: {e}")))?;
+        let via = config.afegir_solicitants_addicionals_en_cc_nomes_via.trim();
+        let cc_via = if via.is_empty() {
+            None
+        } else {
+            Some(compile(
+                "afegir_solicitants_addicionals_en_cc_nomes_via",
+                via,
+            )?)
+        };
+        let time_zone =
+            match config.zona_horaria.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(name) => Some(name.parse::<Tz>().map_err(|_| {
+                    ConfigError(format!("zona_horaria: unknown time zone {name:?}"))
+                })?),
+            };
         Ok(Settings {
             config: config.clone(),
+            filters,
+            classify: ClassifyOptions {
+                mails_sempre_ticket: config.mails_sempre_ticket.clone(),
+                mails_no_ticket: config.mails_no_ticket.clone(),
+                skip_list_mail: config.skip_list_mail,
+            },
+            rules,
+            identity,
+            regex_reply: compile("regex_reply", &config.regex_reply)?,
+            regex_privat: compile("regex_privat", &config.regex_privat)?,
+            regex_message_id: compile("regex_message_id", &config.regex_message_id)?,
+            cc_via,
+            time_zone,
         })
+    }
+
+    /// A time in the zone of the ticket texts: `zona_horaria`, else the offset the
+    /// clock reports for now (the server's local zone, as the old program wrote).
+    pub fn local_time(
+        &self,
+        when: &DateTime<FixedOffset>,
+        now: &DateTime<FixedOffset>,
+    ) -> NaiveDateTime {
+        match self.time_zone {
+            Some(tz) => when.with_timezone(&tz).naive_local(),
+            None => when.with_timezone(now.offset()).naive_local(),
+        }
     }
 }
 
@@ -29,9 +160,42 @@ pub struct Delivery {
     pub ticket: Option<String>,
     /// One line for the log and the error report.
     pub reason: String,
+    /// The class of an automatic mail (`bounce`, `out-of-office`...), when classified so.
+    pub class: Option<String>,
+    /// The requester of the new ticket or the author of the comment, when known.
+    pub requester: Option<String>,
 }
 
-/// Handles one mail (placeholder until the core issue lands).
+impl Delivery {
+    fn new(status: Status, reason: impl Into<String>) -> Delivery {
+        Delivery {
+            status,
+            filter: None,
+            ticket: None,
+            reason: reason.into(),
+            class: None,
+            requester: None,
+        }
+    }
+}
+
+/// Stable names of the automatic classes, for the log and `Delivery::class`.
+pub fn class_name(class: AutoClass) -> &'static str {
+    match class {
+        AutoClass::AutoReply => "auto-reply",
+        AutoClass::OutOfOffice => "out-of-office",
+        AutoClass::Bounce => "bounce",
+        AutoClass::ReadReceipt => "read-receipt",
+        AutoClass::BulkOrList => "bulk/list",
+        AutoClass::Loop => "loop",
+    }
+}
+
+/// Handles one mail: classification, then the filters in order.
+///
+/// A mail forced through by `mails_sempre_ticket` although it looks automatic gets
+/// no creation notice (`enviarMissatgeCreacio` N), no comment notification and never
+/// reopens a ticket: answering a robot is how mail loops start.
 pub async fn deliver<T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal>(
     mail: &Mail,
     settings: &Settings,
@@ -40,11 +204,83 @@ pub async fn deliver<T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal
     clock: &C,
     journal: &J,
 ) -> Delivery {
-    let _ = (mail, settings, tickets, identity, clock, journal);
-    Delivery {
-        status: Status::Unknown,
-        filter: None,
-        ticket: None,
-        reason: "not implemented".into(),
+    if let Some(status) = journal.done(&Step::Completed) {
+        let ticket = journal
+            .done(&Step::TicketCreated)
+            .or_else(|| journal.done(&Step::CommentAdded));
+        info!(
+            "Entrega duplicada: el mail ja es va tractar ({status}), tiquet {}",
+            ticket.as_deref().unwrap_or("-")
+        );
+        let mut d = Delivery::new(Status::Success, "entrega duplicada: ja tractat");
+        d.ticket = ticket;
+        return d;
+    }
+
+    let automatic = match classify::classify(mail, &settings.classify) {
+        Decision::SkipListed { item } => {
+            info!("Remitent a mails_no_ticket ({item}): no el tracto");
+            return Delivery::new(Status::Skip, format!("mails_no_ticket: {item}"));
+        }
+        Decision::SkipAutomatic { class, rule } => {
+            let name = class_name(class);
+            info!("Mail automàtic ({name}, regla {rule}): no el tracto");
+            let mut d = Delivery::new(Status::Skip, format!("mail automàtic: {name} ({rule})"));
+            d.class = Some(name.to_string());
+            return d;
+        }
+        Decision::Process { forced: false } => None,
+        Decision::Process { forced: true } => {
+            // Would it have been skipped as automatic without mails_sempre_ticket?
+            let mut opts = settings.classify.clone();
+            opts.mails_sempre_ticket.clear();
+            opts.mails_no_ticket.clear();
+            match classify::classify(mail, &opts) {
+                Decision::SkipAutomatic { class, rule } => {
+                    info!(
+                        "Mail automàtic ({}, regla {rule}) acceptat per mails_sempre_ticket: sense notificacions",
+                        class_name(class)
+                    );
+                    Some(class_name(class).to_string())
+                }
+                _ => None,
+            }
+        }
+    };
+
+    let names: Vec<&str> = settings.filters.iter().map(|k| k.name()).collect();
+    info!("Vaig a provar filtres {names:?}");
+    let mut run = filters::Run::new(
+        mail,
+        settings,
+        tickets,
+        identity,
+        clock,
+        journal,
+        automatic.is_some(),
+    );
+    let mut delivery = run.run_filters().await;
+    delivery.class = automatic;
+    // Only a success closes the record: a REJECT or ERROR must be retried in full
+    // by `reprocess` once the cause is fixed (the steps done so far stay recorded).
+    if delivery.status == Status::Success
+        && let Err(e) = journal.record(&Step::Completed, Status::Success.as_header())
+    {
+        warn!("No puc registrar el final de l'entrega al diari: {e}");
+        delivery.status = Status::TempFail;
+        delivery.reason = format!("diari: {e}");
+    }
+    delivery
+}
+
+/// How a failure maps to a status (§1, §5): a transient fault → TEMPFAIL, a clean
+/// GN6 refusal (codiRetorn) → REJECT, anything else → ERROR.
+pub(crate) fn port_status(err: &PortError) -> Status {
+    if err.is_transient() {
+        Status::TempFail
+    } else if err.is_service() {
+        Status::Reject
+    } else {
+        Status::Error
     }
 }

@@ -2,8 +2,11 @@
 //! HTML cleaning and outcomes. No I/O, no clock, no transport or parser types.
 
 pub mod classify;
+pub mod filters;
 pub mod html;
 pub mod identity;
 pub mod mail;
 pub mod outcome;
+pub mod rules;
+pub mod texts;
 pub mod ticket;

@@ -1,0 +1,550 @@
+//! The four filters of BEHAVIOUR §5 as steps of the use case: pure decisions from
+//! `crate::domain`, side effects through the ports, each one journalled.
+
+use tracing::{info, warn};
+
+use super::identity::{find_requester, find_username};
+use super::{Delivery, Settings, port_status};
+use crate::domain::filters::{
+    FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
+};
+use crate::domain::html;
+use crate::domain::mail::Mail;
+use crate::domain::outcome::Status;
+use crate::domain::rules;
+use crate::domain::texts::{self, Uploaded};
+use crate::domain::ticket::{
+    CommentKind, ESTAT_OBERT, NewAttachment, NewComment, TicketChanges, TicketInfo,
+};
+use crate::ports::{Clock, IdentityDirectory, Journal, PortError, Step, TicketSystem};
+
+/// Why a filter did not finish.
+#[derive(Debug)]
+enum Failure {
+    /// A GN6 call failed; `what` names the operation.
+    Ticket { what: &'static str, err: PortError },
+    /// The identity directory failed: never a silent "not found".
+    Directory(PortError),
+    /// The journal could not record a done step: stop before anything else is done,
+    /// or the next run would repeat it.
+    Journal(PortError),
+}
+
+impl Failure {
+    fn status(&self) -> Status {
+        match self {
+            Failure::Ticket { err, .. } => port_status(err),
+            Failure::Directory(err) if err.is_transient() => Status::TempFail,
+            Failure::Directory(_) => Status::Error,
+            Failure::Journal(_) => Status::TempFail,
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            Failure::Ticket { what, err } => format!("{what}: {err}"),
+            Failure::Directory(err) => format!("directori d'identitat: {err}"),
+            Failure::Journal(err) => format!("diari: {err}"),
+        }
+    }
+}
+
+/// The body as GN6 gets it: sanitised (and cleaned when `full`), `cid:` references
+/// of the uploaded inline images rewritten to GN6 links, then — when `full` — the
+/// images still pointing at `cid:` dropped, then the list of the other attachments.
+/// This order is the one `html` asks for: cleaning must not see the rewritten links
+/// disappear, and dangling `cid:` images are only known after the rewrite.
+fn body_with_attachments(
+    body: &str,
+    full: bool,
+    is_reply: bool,
+    uploaded: &[Uploaded<'_>],
+) -> String {
+    let cleaned = html::clean(body, full, is_reply);
+    let (linked, listing) = texts::link_attachments(&cleaned, uploaded);
+    let linked = if full {
+        remove_cid_images(&linked)
+    } else {
+        linked
+    };
+    format!("{linked}{listing}")
+}
+
+/// Stand-in for `html::remove_cid_images` (developed in parallel): drops `<img>`
+/// elements whose `src` still points at `cid:`, unless nothing else would remain.
+fn remove_cid_images(html: &str) -> String {
+    static CID_IMG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)<img\b[^>]*\bsrc\s*=\s*["']?cid:[^>]*>"#).expect("static regex")
+    });
+    let out = CID_IMG.replace_all(html, "");
+    static TAG: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"<[^>]*>").expect("static regex"));
+    let has_text = !TAG.replace_all(&out, "").trim().is_empty();
+    if has_text {
+        out.into_owned()
+    } else {
+        html.to_string()
+    }
+}
+
+/// What one filter did.
+enum Outcome {
+    NotApplicable(String),
+    Done {
+        ticket: String,
+        requester: String,
+        what: &'static str,
+    },
+}
+
+type FilterResult = Result<Outcome, Failure>;
+
+fn gn6(what: &'static str) -> impl FnOnce(PortError) -> Failure {
+    move |err| Failure::Ticket { what, err }
+}
+
+/// One delivery in progress.
+pub(super) struct Run<'a, T, I, C, J> {
+    mail: &'a Mail,
+    settings: &'a Settings,
+    tickets: &'a T,
+    identity: &'a I,
+    clock: &'a C,
+    journal: &'a J,
+    automatic: bool,
+    /// The requester lookup (§4), done at most once per mail.
+    requester: Option<Option<String>>,
+}
+
+impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T, I, C, J> {
+    pub(super) fn new(
+        mail: &'a Mail,
+        settings: &'a Settings,
+        tickets: &'a T,
+        identity: &'a I,
+        clock: &'a C,
+        journal: &'a J,
+        automatic: bool,
+    ) -> Self {
+        Run {
+            mail,
+            settings,
+            tickets,
+            identity,
+            clock,
+            journal,
+            automatic,
+            requester: None,
+        }
+    }
+
+    /// The filters in order; the first applicable one decides.
+    pub(super) async fn run_filters(&mut self) -> Delivery {
+        // A previous run of this mail already went one way: resume that way only, so
+        // that a reply never also becomes a new ticket, nor the reverse.
+        let created = self.journal.done(&Step::TicketCreated).is_some();
+        let commented = self.journal.done(&Step::CommentAdded).is_some();
+        for kind in self.settings.filters.clone() {
+            if (created && kind.is_reply()) || (commented && !kind.is_reply()) {
+                info!(
+                    "Filtre {} no aplicable: una entrega anterior ja va seguir un altre camí",
+                    kind.name()
+                );
+                continue;
+            }
+            let result = match kind {
+                FilterKind::Reply | FilterKind::ReplyReobrint => self.reply(kind).await,
+                FilterKind::Nou => self.nou().await,
+                FilterKind::NouExtern => self.nou_extern().await,
+            };
+            match result {
+                Ok(Outcome::NotApplicable(why)) => {
+                    info!("Filtre {} no aplicable: {why}", kind.name());
+                }
+                Ok(Outcome::Done {
+                    ticket,
+                    requester,
+                    what,
+                }) => {
+                    info!("Filtre {} aplicat: {what} {ticket}", kind.name());
+                    return Delivery {
+                        status: Status::Success,
+                        filter: Some(kind.name().to_string()),
+                        reason: format!("{what} {ticket}"),
+                        ticket: Some(ticket),
+                        class: None,
+                        requester: Some(requester),
+                    };
+                }
+                Err(failure) => {
+                    let status = failure.status();
+                    let reason = failure.reason();
+                    match status {
+                        Status::Reject => warn!("Filtre {} ha fallat: {reason}", kind.name()),
+                        _ => tracing::error!("Error al filtre {}: {reason}", kind.name()),
+                    }
+                    return Delivery {
+                        status,
+                        filter: Some(kind.name().to_string()),
+                        ticket: self
+                            .journal
+                            .done(&Step::TicketCreated)
+                            .or_else(|| self.journal.done(&Step::CommentAdded)),
+                        reason,
+                        class: None,
+                        requester: self.requester.clone().flatten(),
+                    };
+                }
+            }
+        }
+        info!("Cap filtre aplicable");
+        Delivery::new(Status::Reject, "cap filtre aplicable")
+    }
+
+    async fn requester(&mut self) -> Result<Option<String>, Failure> {
+        if let Some(found) = &self.requester {
+            return Ok(found.clone());
+        }
+        let found = find_requester(self.mail, self.settings, self.identity)
+            .await
+            .map_err(Failure::Directory)?
+            .map(|(user, _)| user);
+        self.requester = Some(found.clone());
+        Ok(found)
+    }
+
+    fn record(&self, step: &Step, value: &str) -> Result<(), Failure> {
+        self.journal.record(step, value).map_err(Failure::Journal)
+    }
+
+    /// The mail's date in the texts' zone; the clock when the mail has none.
+    fn when(&self) -> chrono::NaiveDateTime {
+        let now = self.clock.now();
+        let when = self.mail.date.unwrap_or(now);
+        self.settings.local_time(&when, &now)
+    }
+
+    /// FROM of the texts: the From addresses, joined by commas (§3).
+    fn sender_text(&self) -> String {
+        self.mail.from.join(",")
+    }
+
+    /// ConsultaTiquetsDades: `Ok(None)` = no such ticket.
+    async fn query(&self, code: &str) -> Result<Option<TicketInfo>, Failure> {
+        self.tickets
+            .query_ticket(code)
+            .await
+            .map_err(gn6("ConsultaTiquetsDades"))
+    }
+
+    /// §5.1 and §5.2.
+    async fn reply(&mut self, kind: FilterKind) -> FilterResult {
+        let s = self.settings;
+        let Some((code, source)) = find_ticket_id(self.mail, &s.regex_message_id, &s.regex_reply)
+        else {
+            return Ok(Outcome::NotApplicable(
+                "no és una resposta a cap tiquet".into(),
+            ));
+        };
+        info!("Resposta al tiquet {code} (trobat a {})", source.label());
+        let Some(mut ticket) = self.query(&code).await? else {
+            return Ok(Outcome::NotApplicable(format!(
+                "el tiquet {code} no existeix"
+            )));
+        };
+        if kind == FilterKind::ReplyReobrint && ticket.is_closed() {
+            if self.automatic {
+                return Ok(Outcome::NotApplicable(format!(
+                    "el tiquet {code} està tancat i un mail automàtic no el reobre"
+                )));
+            }
+            if self.journal.done(&Step::Reopened).is_none() {
+                info!("Reobro el tiquet {code}");
+                let changes = TicketChanges {
+                    codi_tiquet: code.clone(),
+                    estat: ESTAT_OBERT.into(),
+                    ..TicketChanges::default()
+                };
+                self.tickets
+                    .modify_ticket(&changes)
+                    .await
+                    .map_err(gn6("ModificarTiquet"))?;
+                self.record(&Step::Reopened, &code)?;
+            }
+            match self.query(&code).await? {
+                Some(t) if !t.is_closed() => ticket = t,
+                Some(_) => {
+                    return Ok(Outcome::NotApplicable(format!(
+                        "el tiquet {code} continua tancat (ja no es pot reobrir)"
+                    )));
+                }
+                None => {
+                    return Ok(Outcome::NotApplicable(format!(
+                        "el tiquet {code} no existeix"
+                    )));
+                }
+            }
+        }
+
+        let found = self.requester().await?;
+        // Compared in canonical form, so that `x@ac.upc.es` written by an old client
+        // still matches the `x@ac.upc.edu` GN6 stored.
+        let senders = [
+            s.identity.canonical(self.mail.requester_email()),
+            s.identity.canonical(self.mail.sender()),
+        ];
+        let senders = [senders[0].as_str(), senders[1].as_str()];
+        let on_ticket = TicketInfo {
+            email_solicitant: s.identity.canonical(&ticket.email_solicitant),
+            ..ticket.clone()
+        };
+        let author = choose_author(
+            found.as_deref(),
+            &senders,
+            &on_ticket,
+            &s.config.usuari_extern,
+        );
+        let author = author.username().to_string();
+        let private = is_private(&self.mail.subject, &s.regex_privat);
+        let notificar = notify(
+            &author,
+            &ticket,
+            private,
+            s.config.notificar_comentaris_afegits,
+            self.automatic,
+        );
+        info!(
+            "Autor del comentari: {author}; {}; notificar: {}",
+            if private { "privat" } else { "públic" },
+            if notificar { "S" } else { "N" }
+        );
+
+        let uploaded = self.upload_attachments(&code, &author).await?;
+        let descripcio = format!(
+            "{}{}",
+            texts::comment_header(&self.sender_text(), &self.when()),
+            body_with_attachments(
+                &self.mail.body_html,
+                s.config.netejar_mail_reply,
+                true,
+                &uploaded
+            )
+        );
+        if self.journal.done(&Step::CommentAdded).is_some() {
+            info!("El comentari ja es va afegir en una entrega anterior");
+        } else {
+            let comment = NewComment {
+                codi_tiquet: code.clone(),
+                usuari: author.clone(),
+                descripcio,
+                tipus: if private {
+                    CommentKind::Private
+                } else {
+                    CommentKind::Public
+                },
+                notificar,
+            };
+            self.tickets
+                .add_comment(&comment)
+                .await
+                .map_err(gn6("AfegirComentariTiquet"))?;
+            self.record(&Step::CommentAdded, &code)?;
+            info!("Comentari afegit al tiquet {code}");
+        }
+        Ok(Outcome::Done {
+            ticket: code,
+            requester: author,
+            what: "comentari afegit al tiquet",
+        })
+    }
+
+    /// §5.3.
+    async fn nou(&mut self) -> FilterResult {
+        let Some(user) = self.requester().await? else {
+            return Ok(Outcome::NotApplicable(format!(
+                "no trobo l'usuari de {}",
+                self.mail.requester_email()
+            )));
+        };
+        self.create(&user, false).await
+    }
+
+    /// §5.4.
+    async fn nou_extern(&mut self) -> FilterResult {
+        let user = self.settings.config.usuari_extern.trim().to_string();
+        self.create(&user, true).await
+    }
+
+    /// Creates the ticket (or resumes its creation) for `user`.
+    async fn create(&mut self, user: &str, external: bool) -> FilterResult {
+        let s = self.settings;
+        let mail = self.mail;
+        let mut ticket =
+            new_ticket_defaults(user, mail.requester_email(), &s.config.equip_resolutor_nous);
+        let applied = rules::apply(&s.rules, mail, &mut ticket);
+        if !applied.is_empty() {
+            info!("Regles de valors_defecte aplicades: {applied:?}");
+        }
+        if external || self.automatic {
+            ticket.enviar_missatge_creacio = "N".into();
+        }
+        ticket.assumpte = texts::subject_or_default(&mail.subject, user);
+        let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
+        let full = s.config.netejar_mail_nou;
+        ticket.descripcio = format!(
+            "{header}{}",
+            body_with_attachments(&mail.body_html, full, false, &[])
+        );
+
+        let code = match self.journal.done(&Step::TicketCreated) {
+            Some(code) => {
+                info!("El tiquet {code} ja es va crear en una entrega anterior");
+                code
+            }
+            None => {
+                let code = self
+                    .tickets
+                    .create_ticket(&ticket)
+                    .await
+                    .map_err(gn6("AltaTiquet"))?;
+                self.record(&Step::TicketCreated, &code)?;
+                info!("Ticket creat: {code}");
+                code
+            }
+        };
+
+        let uploaded = self.upload_attachments(&code, user).await?;
+        let descripcio = format!(
+            "{header}{}",
+            body_with_attachments(&mail.body_html, full, false, &uploaded)
+        );
+        let changed = descripcio != ticket.descripcio;
+        let data_resol = if s.config.assignar_data_resolucio_amb_data_creacio {
+            let now = self.clock.now();
+            texts::resolution_date(&s.local_time(&now, &now))
+        } else {
+            String::new()
+        };
+        if (changed || !data_resol.is_empty())
+            && self.journal.done(&Step::DescriptionUpdated).is_none()
+        {
+            let changes = TicketChanges {
+                codi_tiquet: code.clone(),
+                descripcio: if changed { descripcio } else { String::new() },
+                data_resol,
+                ..TicketChanges::default()
+            };
+            self.tickets
+                .modify_ticket(&changes)
+                .await
+                .map_err(gn6("ModificarTiquet"))?;
+            self.record(&Step::DescriptionUpdated, &code)?;
+            info!("Descripció del tiquet {code} actualitzada");
+        }
+
+        self.add_cc_requesters(&code, user).await?;
+        Ok(Outcome::Done {
+            ticket: code,
+            requester: user.to_string(),
+            what: "tiquet creat",
+        })
+    }
+
+    /// §5.5: every kept attachment, uploaded as `user`, each at most once.
+    async fn upload_attachments(
+        &self,
+        code: &str,
+        user: &str,
+    ) -> Result<Vec<Uploaded<'a>>, Failure> {
+        let mut uploaded = Vec::with_capacity(self.mail.attachments.len());
+        for (n, a) in self.mail.attachments.iter().enumerate() {
+            let step = Step::Attachment(n);
+            let codi_annex = match self.journal.done(&step) {
+                Some(c) => c,
+                None => {
+                    let c = self
+                        .tickets
+                        .attach_file(&NewAttachment {
+                            codi_tiquet: code,
+                            usuari: user,
+                            nom_fitxer: &a.name,
+                            content: &a.data,
+                        })
+                        .await
+                        .map_err(gn6("AnnexarFitxerTiquet"))?;
+                    self.record(&step, &c)?;
+                    info!("Fitxer {} annexat al tiquet {code} ({c})", a.name);
+                    c
+                }
+            };
+            uploaded.push(Uploaded {
+                name: &a.name,
+                content_type: &a.content_type,
+                content_id: a.content_id.as_deref(),
+                codi_annex,
+            });
+        }
+        Ok(uploaded)
+    }
+
+    /// Whether the Cc addresses become additional requesters (§5.3).
+    fn cc_wanted(&self) -> bool {
+        let s = self.settings;
+        if self.mail.cc.is_empty() {
+            return false;
+        }
+        if s.config.afegir_solicitants_addicionals_en_cc {
+            return true;
+        }
+        let Some(via) = &s.cc_via else {
+            return false;
+        };
+        let to = if self.mail.resent_to.is_empty() {
+            &self.mail.to
+        } else {
+            &self.mail.resent_to
+        };
+        to.iter()
+            .any(|a| crate::domain::filters::match_at_start(via, a).is_some())
+    }
+
+    /// Adds the resolved Cc addresses as requesters, in Cc order. Failures are logged,
+    /// not fatal; only a journal failure stops the run.
+    async fn add_cc_requesters(&self, code: &str, requester: &str) -> Result<(), Failure> {
+        if !self.cc_wanted() {
+            return Ok(());
+        }
+        // The requester is already on the ticket, and one person written twice in Cc
+        // is one requester: GN6 would answer the repeat with an error.
+        let mut added: Vec<String> = vec![requester.to_string()];
+        for address in &self.mail.cc {
+            let user = match find_username(address, self.settings, self.identity).await {
+                Ok(Some(u)) => u,
+                Ok(None) => {
+                    info!("Cc {address}: no trobo l'usuari, no l'afegeixo");
+                    continue;
+                }
+                Err(e) => {
+                    warn!("Cc {address}: el directori ha fallat ({e}), no l'afegeixo");
+                    continue;
+                }
+            };
+            if added.contains(&user) {
+                continue;
+            }
+            added.push(user.clone());
+            let step = Step::RequesterAdded(user.clone());
+            if self.journal.done(&step).is_some() {
+                continue;
+            }
+            match self.tickets.add_requester(code, &user).await {
+                Ok(()) => {
+                    self.record(&step, &user)?;
+                    info!("Sol·licitant {user} afegit al tiquet {code}");
+                }
+                Err(e) => warn!("No he pogut afegir el sol·licitant {user} al tiquet {code}: {e}"),
+            }
+        }
+        Ok(())
+    }
+}
