@@ -1,1 +1,4 @@
 //! The one integration test binary. Each module is one area.
+
+mod journal;
+mod quarantine;
