@@ -55,6 +55,25 @@ fn key_is_the_message_id_or_the_sha256_of_the_raw_mail() {
 }
 
 #[test]
+fn an_overlong_message_id_is_keyed_by_its_hash_and_still_found() {
+    let long_id = format!("<{}@x>", "a".repeat(2000));
+    let key = mail_key(Some(&long_id), b"raw");
+    assert!(key.starts_with("id-sha256:") && key.len() < 100, "{key}");
+    assert_eq!(key, mail_key(Some(&long_id), b"other raw"));
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path());
+    j.begin(&key, t("2026-11-28T10:00:00Z")).unwrap();
+    assert_eq!(j.show(&long_id).unwrap().expect("by id").key, key);
+    assert_eq!(
+        j.show(&long_id[1..long_id.len() - 1])
+            .unwrap()
+            .expect("bare")
+            .key,
+        key
+    );
+}
+
+#[test]
 fn a_new_process_resumes_after_the_ticket_step() {
     let dir = tempfile::tempdir().unwrap();
     let key = "<resume@test>";
@@ -217,6 +236,30 @@ fn prune_forgets_mails_older_than_the_retention() {
     let again = j.begin("<old@x>", now).unwrap();
     assert_eq!(again.done(&Step::TicketCreated), None);
     assert_eq!(j.prune(90, now).unwrap(), 0);
+}
+
+#[test]
+fn prune_if_due_runs_at_most_once_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path());
+    let now = t("2026-11-28T12:00:00Z");
+    j.begin("<old@x>", now - TimeDelta::days(100)).unwrap();
+    assert_eq!(j.prune_if_due(90, now).unwrap(), Some(1));
+    j.begin("<old2@x>", now - TimeDelta::days(100)).unwrap();
+    assert_eq!(
+        j.prune_if_due(90, now + TimeDelta::hours(23)).unwrap(),
+        None
+    );
+    assert!(j.show("<old2@x>").unwrap().is_some());
+    assert_eq!(
+        j.prune_if_due(90, now + TimeDelta::hours(25)).unwrap(),
+        Some(1)
+    );
+    // The clock went back: prune rather than wait for it to catch up.
+    assert_eq!(
+        j.prune_if_due(90, now - TimeDelta::days(10)).unwrap(),
+        Some(0)
+    );
 }
 
 #[test]

@@ -15,6 +15,9 @@
 //! whole life. Because a run holds that lock, its cached view of its own steps is
 //! authoritative: nobody else writes them while it lives.
 
+// redb's own error type is large; it only travels the cold error path of each operation.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -41,6 +44,11 @@ const MAILS: TableDefinition<&str, (i64, i32, i64, i32, u32, &str)> = TableDefin
 const STEPS: TableDefinition<(&str, &str), (u64, i64, i32, &str)> = TableDefinition::new("steps");
 /// (sender, at ms) → number of new tickets opened for that sender at that instant.
 const NEW_TICKETS: TableDefinition<(&str, i64), u64> = TableDefinition::new("new_tickets");
+/// Bookkeeping: `last_prune` → ms.
+const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+const LAST_PRUNE: &str = "last_prune";
+/// [`DeliveryJournal::prune_if_due`] prunes at most this often.
+const PRUNE_INTERVAL: TimeDelta = TimeDelta::hours(24);
 
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_DB_WAIT: Duration = Duration::from_secs(10);
@@ -190,12 +198,25 @@ impl RateLimitStore for MemoryRateLimitStore {
     }
 }
 
-/// The journal key of a mail: its Message-ID when it has a non-blank one, otherwise
+/// Message-IDs longer than this are keyed by their hash, so that a hostile header
+/// cannot make keys (and lock-file lookups) of megabytes.
+pub const MAX_ID_KEY_LEN: usize = 255;
+
+/// The journal key of a mail: its Message-ID when it has a non-blank one (or
+/// `id-sha256:<hex>` of it when longer than [`MAX_ID_KEY_LEN`]), otherwise
 /// `sha256:<hex>` of the raw bytes (an MTA retry delivers the very same bytes).
 pub fn mail_key(message_id: Option<&str>, raw: &[u8]) -> String {
     match message_id.map(str::trim) {
-        Some(id) if !id.is_empty() => id.to_string(),
+        Some(id) if !id.is_empty() => id_key(id),
         _ => format!("sha256:{}", hex(&Sha256::digest(raw))),
+    }
+}
+
+fn id_key(id: &str) -> String {
+    if id.len() > MAX_ID_KEY_LEN {
+        format!("id-sha256:{}", hex(&Sha256::digest(id.as_bytes())))
+    } else {
+        id.to_string()
     }
 }
 
@@ -239,6 +260,7 @@ impl DeliveryJournal {
             tx.open_table(MAILS)?;
             tx.open_table(STEPS)?;
             tx.open_table(NEW_TICKETS)?;
+            tx.open_table(META)?;
             tx.commit()?;
             Ok(())
         })?;
@@ -340,11 +362,11 @@ impl DeliveryJournal {
     /// angle brackets.
     pub fn show(&self, key_or_message_id: &str) -> Result<Option<MailRecord>, JournalError> {
         let id = key_or_message_id.trim();
-        let mut candidates = vec![id.to_string()];
+        let mut candidates = vec![id_key(id)];
         if let Some(inner) = id.strip_prefix('<').and_then(|s| s.strip_suffix('>')) {
-            candidates.push(inner.to_string());
-        } else if !id.starts_with("sha256:") {
-            candidates.push(format!("<{id}>"));
+            candidates.push(id_key(inner));
+        } else if !id.starts_with("sha256:") && !id.starts_with("id-sha256:") {
+            candidates.push(id_key(&format!("<{id}>")));
         }
         self.store.with_db(|db| {
             let tx = db.begin_read()?;
@@ -377,6 +399,27 @@ impl DeliveryJournal {
             out.sort_by(|a, b| a.last_run.cmp(&b.last_run).then(a.key.cmp(&b.key)));
             Ok(out)
         })
+    }
+
+    /// [`DeliveryJournal::prune`] unless a prune ran in the last 24 hours (by the journal's
+    /// record), so that every MDA run can call it cheaply. `None` when not due.
+    pub fn prune_if_due(
+        &self,
+        retention_days: u32,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Option<usize>, JournalError> {
+        let last = self.store.with_db(|db| {
+            let tx = db.begin_read()?;
+            let meta = tx.open_table(META)?;
+            Ok(meta.get(LAST_PRUNE)?.map(|v| v.value()))
+        })?;
+        let due_ms = (now - PRUNE_INTERVAL).timestamp_millis();
+        match last {
+            // A last prune "in the future" means the clock was set back: prune anyway
+            // rather than wait for the clock to catch up.
+            Some(ms) if ms > due_ms && ms <= now.timestamp_millis() => Ok(None),
+            _ => self.prune(retention_days, now).map(Some),
+        }
     }
 
     /// Forgets mails whose last run is older than `retention_days` before `now`, their
@@ -413,6 +456,8 @@ impl DeliveryJournal {
                 let mut notes = tx.open_table(NEW_TICKETS)?;
                 notes.retain(|(_, at), _| at >= cutoff_ms)?;
             }
+            tx.open_table(META)?
+                .insert(LAST_PRUNE, now.timestamp_millis())?;
             tx.commit()?;
             Ok(gone)
         })?;
