@@ -530,3 +530,74 @@ fn empty_and_non_mail_inputs_give_an_empty_subject_and_no_attachments() {
         assert!(m.from.is_empty(), "{name}");
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Peak memory, measured in a child process of its own (the test binary run with a
+// filter), where the kernel's peak-RSS figure is not shared with other tests.
+
+#[cfg(target_os = "linux")]
+const RSS_CHILD_ENV: &str = "MAILTOTICKET_BAD_INPUT_RSS_CHILD";
+
+#[cfg(target_os = "linux")]
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs only as a child of the test below: parses the 50 MB mail and prints the raw
+/// size, the resident set before parsing and the peak during it.
+#[cfg(target_os = "linux")]
+#[test]
+fn rss_child_entry() {
+    if std::env::var_os(RSS_CHILD_ENV).is_none() {
+        return;
+    }
+    let raw = huge_mail();
+    let before = status_kib("VmRSS:").expect("VmRSS");
+    // "5" resets the peak (VmHWM) to the current resident set (Linux ≥ 4.0).
+    std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
+    let mail = parse(&raw, &AttachmentFilters::default());
+    let peak = status_kib("VmHWM:").expect("VmHWM");
+    println!(
+        "RSS raw_kib={} before_kib={before} peak_kib={peak}",
+        raw.len() / 1024
+    );
+    drop(mail);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_fifty_megabyte_mail_peaks_below_a_few_times_its_size() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "bad_input::rss_child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(RSS_CHILD_ENV, "1")
+        .output()
+        .expect("spawn child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}");
+    // libtest may print "test name ... " on the same line before our output.
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("RSS raw_kib=").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no RSS line in: {stdout}"));
+    let field = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {line}"))
+    };
+    let (raw, before, peak) = (field("raw_kib"), field("before_kib"), field("peak_kib"));
+    let growth = peak.saturating_sub(before);
+    // The decoded attachment is needed (about 0.75 × raw) and may exist twice while it
+    // is moved into the domain Mail; four times the raw size means copies per level.
+    assert!(
+        growth <= 4 * raw,
+        "parse grew the resident set by {growth} KiB for a {raw} KiB mail"
+    );
+}
