@@ -408,21 +408,28 @@ fn runs_of_different_mails_can_overlap_in_one_process() {
 const CHILD_ENV: &str = "MAILTOTICKET_JOURNAL_CHILD";
 const CHILD_TEST: &str = "journal::child_process_entry";
 
+const CHILD_DIR_ENV: &str = "MAILTOTICKET_JOURNAL_CHILD_DIR";
+const CHILD_ARG_ENV: &str = "MAILTOTICKET_JOURNAL_CHILD_ARG";
+
 /// Runs only as a child of the tests below; a no-op in a normal test run.
 #[test]
 fn child_process_entry() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let (mode, dir) = spec.split_once(':').expect("mode:dir");
-    let dir = PathBuf::from(dir);
-    let j = journal(&dir);
-    let run = j.begin("<child@x>", t("2026-11-28T10:00:00Z")).unwrap();
-    run.record(&Step::TicketCreated, "T-child").unwrap();
-    match mode {
+    let dir = PathBuf::from(std::env::var(CHILD_DIR_ENV).expect("dir"));
+    let arg = std::env::var(CHILD_ARG_ENV).unwrap_or_default();
+    let j = journal(&dir).with_lock_wait(Duration::from_secs(30));
+    match mode.as_str() {
         // Die without running any destructor, as a killed MDA would.
-        "crash" => std::process::abort(),
+        "crash" => {
+            let run = j.begin("<child@x>", t("2026-11-28T10:00:00Z")).unwrap();
+            run.record(&Step::TicketCreated, "T-child").unwrap();
+            std::process::abort()
+        }
         "hold" => {
+            let run = j.begin("<child@x>", t("2026-11-28T10:00:00Z")).unwrap();
+            run.record(&Step::TicketCreated, "T-child").unwrap();
             std::fs::write(dir.join("child-holds"), b"").unwrap();
             let deadline = Instant::now() + Duration::from_secs(30);
             while !dir.join("release").exists() && Instant::now() < deadline {
@@ -430,18 +437,88 @@ fn child_process_entry() {
             }
             run.record(&Step::Completed, "SUCCESS").unwrap();
         }
+        // Many small committed writes on a mail of its own.
+        "steps" => {
+            let run = j.begin(&arg, t("2026-11-28T10:00:00Z")).unwrap();
+            for n in 0..10 {
+                run.record(&Step::Attachment(n), &format!("{arg}-{n}"))
+                    .unwrap();
+            }
+            run.record(&Step::Completed, "SUCCESS").unwrap();
+        }
+        // What the use case does with a new mail: create the ticket unless done.
+        "deliver" => {
+            let run = j.begin("<same@x>", t("2026-11-28T10:00:00Z")).unwrap();
+            if run.done(&Step::TicketCreated).is_none() {
+                std::fs::write(dir.join(format!("created-by-{arg}")), b"").unwrap();
+                run.record(&Step::TicketCreated, &arg).unwrap();
+            }
+            if !run.is_completed() {
+                run.record(&Step::Completed, "SUCCESS").unwrap();
+            }
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
 
 fn spawn_child(mode: &str, dir: &Path) -> Child {
+    spawn_child_with(mode, dir, "")
+}
+
+fn spawn_child_with(mode: &str, dir: &Path, arg: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("{mode}:{}", dir.display()))
+        .env(CHILD_ENV, mode)
+        .env(CHILD_DIR_ENV, dir)
+        .env(CHILD_ARG_ENV, arg)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn child")
+}
+
+#[test]
+fn processes_on_different_mails_all_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    journal(dir.path()); // create the file before the race
+    let keys: Vec<String> = (0..3).map(|i| format!("<proc-{i}@x>")).collect();
+    let children: Vec<Child> = keys
+        .iter()
+        .map(|k| spawn_child_with("steps", dir.path(), k))
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let j = journal(dir.path());
+    for k in &keys {
+        let rec = j.show(k).unwrap().expect("record");
+        assert_eq!(rec.steps.len(), 11, "{rec}");
+        assert_eq!(rec.steps[9].value, format!("{k}-9"));
+        assert_eq!(rec.status, "SUCCESS");
+    }
+}
+
+#[test]
+fn processes_on_the_same_mail_create_one_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    journal(dir.path());
+    let children: Vec<Child> = (0..3)
+        .map(|i| spawn_child_with("deliver", dir.path(), &format!("T-{i}")))
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let created: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_prefix("created-by-").map(str::to_string)
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    let rec = journal(dir.path()).show("<same@x>").unwrap().unwrap();
+    assert_eq!(rec.runs, 3);
+    assert_eq!(rec.steps[0].value, created[0]);
 }
 
 #[test]

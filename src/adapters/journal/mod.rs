@@ -52,7 +52,11 @@ const PRUNE_INTERVAL: TimeDelta = TimeDelta::hours(24);
 
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_DB_WAIT: Duration = Duration::from_secs(10);
-const MAX_PAUSE: Duration = Duration::from_millis(50);
+/// Longest pause between two tries for a mail lock (held for a whole run).
+const MAX_LOCK_PAUSE: Duration = Duration::from_millis(50);
+/// Longest pause between two tries to open the database (held for one operation,
+/// a few fsyncs: tens of milliseconds), so waiters pick it up soon after.
+const MAX_DB_PAUSE: Duration = Duration::from_millis(10);
 
 /// Failure of the journal. Every kind is worth a retry by the MTA (TEMPFAIL): going on
 /// without the journal could duplicate a ticket, and a busy mail will be free later.
@@ -618,7 +622,7 @@ impl Store {
                         )));
                     }
                     std::thread::sleep(pause.min(deadline - now));
-                    pause = (pause * 2).min(MAX_PAUSE);
+                    pause = (pause * 2).min(MAX_DB_PAUSE);
                 }
                 Err(e) => return Err(JournalError::storage(e)),
             }
@@ -699,7 +703,7 @@ impl MailLock {
                 )));
             }
             std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(MAX_PAUSE);
+            pause = (pause * 2).min(MAX_LOCK_PAUSE);
         }
     }
 
