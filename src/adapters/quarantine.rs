@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, FixedOffset, Utc};
 use sha2::{Digest, Sha256};
 
+/// Suggested name of the quarantine folder inside the state directory.
+pub const DEFAULT_DIR_NAME: &str = "quarantine";
 /// Extension of the raw mail files.
 pub const MAIL_EXT: &str = "eml";
 /// Extension of the sidecar reason files.

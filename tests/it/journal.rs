@@ -32,6 +32,14 @@ fn journal(dir: &Path) -> DeliveryJournal {
 }
 
 #[test]
+fn journal_types_can_cross_threads_and_await_points() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<DeliveryJournal>();
+    send_sync::<mailtoticket::adapters::journal::MailRun>();
+    send_sync::<MemoryRateLimitStore>();
+}
+
+#[test]
 fn open_creates_the_database_file_in_the_state_dir() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("nested/state");
