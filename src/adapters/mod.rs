@@ -4,5 +4,6 @@
 pub mod http;
 pub mod journal;
 pub mod mail;
+pub mod quarantine;
 pub mod sandbox;
 pub mod soap;

@@ -1,6 +1,9 @@
 //! The one integration test binary. Each module is one area.
 
 mod app_support;
+mod bad_input;
 mod filters;
 mod identity;
+mod journal;
+mod quarantine;
 mod soap;
