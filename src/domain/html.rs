@@ -146,7 +146,20 @@ pub fn clean(html: &str, full: bool, is_reply: bool) -> String {
         // Cutting at a line may leave open elements; re-parsing rebalances them.
         out = SANITIZER.clean(&out).to_string();
     }
-    out.trim().to_string()
+    trim_breaks(&out).to_string()
+}
+
+/// Leading and trailing line breaks and whitespace, left over by the removed parts.
+fn trim_breaks(html: &str) -> &str {
+    let mut s = html.trim();
+    loop {
+        let before = s.len();
+        s = s.strip_prefix("<br>").unwrap_or(s).trim_start();
+        s = s.strip_suffix("<br>").unwrap_or(s).trim_end();
+        if s.len() == before {
+            return s;
+        }
+    }
 }
 
 /// Drops `<img>` whose `src` still points at `cid:` (inline images without an uploaded
@@ -292,10 +305,38 @@ pub fn remove_android_quote(html: &str) -> Option<String> {
     (!ranges.is_empty()).then(|| cut(html, &ranges))
 }
 
-/// Thunderbird's "On ..., X wrote:" prefix (`<div class="moz-cite-prefix">`).
+/// Thunderbird's "On ..., X wrote:" prefix (`<div class="moz-cite-prefix">`). Only its
+/// last line is the attribution: text typed above it inside the div (it happens when
+/// the user writes at the very top) is kept.
 pub fn remove_moz_cite_prefix(html: &str) -> Option<String> {
     let ranges = elements(html, "div", |t| has_class(t, "moz-cite-prefix"));
-    (!ranges.is_empty()).then(|| cut(html, &ranges))
+    if ranges.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut last = 0;
+    for (s, e) in ranges {
+        out.push_str(&html[last..s]);
+        last = e;
+        let open_end = html[s..e].find('>').map_or(e, |i| s + i + 1);
+        let close_start = html[..e]
+            .rfind("</div>")
+            .filter(|&c| c >= open_end)
+            .unwrap_or(e);
+        let inner = &html[open_end..close_start];
+        let segments: Vec<&str> = inner.split("<br>").collect();
+        let Some(attr) = segments.iter().rposition(|seg| has_text(seg)) else {
+            continue;
+        };
+        let kept = segments[..attr].join("<br>");
+        if has_text(&kept) {
+            out.push_str(&html[s..open_end]);
+            out.push_str(&kept);
+            out.push_str("</div>");
+        }
+    }
+    out.push_str(&html[last..]);
+    Some(out)
 }
 
 fn line_is_quoted(line: &str) -> bool {
@@ -323,7 +364,14 @@ pub fn remove_gt_quote_run(html: &str) -> Option<String> {
     if runs.len() != 1 {
         return None;
     }
-    let (s, e) = runs[0];
+    let (mut s, e) = runs[0];
+    // The attribution line just above the quote ("On ..., X wrote:") goes with it.
+    if s > 0 {
+        let above = TAGS.replace_all(lines[s - 1], "");
+        if above.trim_end().ends_with(':') {
+            s -= 1;
+        }
+    }
     let mut kept: Vec<&str> = lines[..s].to_vec();
     kept.extend_from_slice(&lines[e..]);
     Some(kept.join("\n"))
@@ -360,12 +408,13 @@ pub fn remove_dash_signature(html: &str) -> Option<String> {
     (hits.len() == 1).then(|| html[..hits[0]].to_string())
 }
 
-/// The last Thunderbird (`moz-signature`) or Gmail (`gmail_signature`) signature block.
+/// The last Thunderbird (`moz-signature`, a div or a pre) or Gmail (`gmail_signature`)
+/// signature block.
 pub fn remove_signature_block(html: &str) -> Option<String> {
-    let mut ranges = elements(html, "div", |t| {
-        has_class(t, "moz-signature") || has_class(t, "gmail_signature")
-    });
-    let last = ranges.pop()?;
+    let is_sig = |t: &str| has_class(t, "moz-signature") || has_class(t, "gmail_signature");
+    let mut ranges = elements(html, "div", is_sig);
+    ranges.extend(elements(html, "pre", is_sig));
+    let last = ranges.into_iter().max_by_key(|r| r.0)?;
     Some(cut(html, &[last]))
 }
 

@@ -1,1 +1,3 @@
 //! The one integration test binary. Each module is one area.
+
+mod mail_corpus;
