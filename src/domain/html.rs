@@ -87,6 +87,24 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         )
         .url_relative(ammonia::UrlRelative::PassThrough)
         .link_rel(Some("noopener noreferrer"))
+        // Defence in depth: a URL that merely contains a script scheme (a relative URL
+        // such as `` `javascript:... `` that some old browsers executed) is dropped too.
+        .attribute_filter(|_, attr, value| {
+            if matches!(attr, "href" | "src") {
+                let squashed: String = value
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && !c.is_control())
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                if ["javascript:", "vbscript:"]
+                    .iter()
+                    .any(|s| squashed.contains(s))
+                {
+                    return None;
+                }
+            }
+            Some(value.into())
+        })
         .strip_comments(true);
     b
 });
