@@ -123,13 +123,13 @@ fn read_headers(msg: &Message<'_>, raw: &[u8], mail: &mut Mail) {
                 mail.date = h.value().as_datetime().and_then(to_chrono);
             }
             HeaderName::MessageId if mail.message_id.is_none() => {
-                mail.message_id = ids(h.value()).into_iter().next();
+                mail.message_id = ids(&value).into_iter().next();
             }
             HeaderName::InReplyTo if mail.in_reply_to.is_empty() => {
-                mail.in_reply_to = ids(h.value());
+                mail.in_reply_to = ids(&value);
             }
             HeaderName::References if mail.references.is_empty() => {
-                mail.references = ids(h.value());
+                mail.references = ids(&value);
             }
             _ => {}
         }
@@ -167,21 +167,29 @@ fn push_addresses(list: &mut Vec<String>, value: &HeaderValue<'_>) {
     }
 }
 
-/// Message ids with angle brackets (mail-parser strips them).
-fn ids(value: &HeaderValue<'_>) -> Vec<String> {
-    let bracket = |s: &str| {
-        let s = s.trim().trim_start_matches('<').trim_end_matches('>');
-        format!("<{s}>")
-    };
-    match value {
-        HeaderValue::Text(t) if !t.trim().is_empty() => vec![bracket(t)],
-        HeaderValue::TextList(l) => l
-            .iter()
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| bracket(t))
-            .collect(),
-        _ => Vec::new(),
+/// Message ids with angle brackets, read from the header text: mail-parser strips the
+/// brackets, returns one id or a list, and drops ids written without brackets.
+fn ids(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        let id = rest[open + 1..open + close].trim();
+        if !id.is_empty() {
+            out.push(format!("<{id}>"));
+        }
+        rest = &rest[open + close + 1..];
     }
+    // Bare ids (no brackets at all, or trailing after the bracketed ones).
+    for tok in rest.split([' ', '\t', ',']) {
+        let tok = tok.trim().trim_end_matches('>');
+        if tok.contains('@') && !tok.contains('<') {
+            out.push(format!("<{tok}>"));
+        }
+    }
+    out
 }
 
 fn to_chrono(d: &mail_parser::DateTime) -> Option<DateTime<FixedOffset>> {
@@ -491,5 +499,229 @@ fn read_attachments(msg: &mut Message<'_>, filters: &AttachmentFilters, mail: &m
             content_id,
             data,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(raw: &[u8]) -> Mail {
+        parse(raw, &AttachmentFilters::default())
+    }
+
+    const MAILBUIT: &[u8] = include_bytes!("../../../fixtures/mail/orig-mailbuit.eml");
+    const MAILAUTO: &[u8] = include_bytes!("../../../fixtures/mail/orig-mailauto.eml");
+    const COMENTARIS: &[u8] = include_bytes!("../../../fixtures/mail/orig-comentaris.eml");
+    const XUNGO: &[u8] = include_bytes!("../../../fixtures/mail/orig-encoding-xungo.eml");
+    const CC: &[u8] = include_bytes!("../../../fixtures/mail/orig-cc.eml");
+
+    #[test]
+    fn original_mailbuit_has_empty_body_and_one_attachment() {
+        let m = p(MAILBUIT);
+        assert_eq!(m.body_html, "");
+        assert_eq!(m.body_text, "");
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].name, "prova.txt");
+        assert_eq!(m.attachments[0].data, b"prova inLab");
+    }
+
+    #[test]
+    fn original_mailauto_is_automatic() {
+        use crate::domain::classify::{ClassifyOptions, Decision, classify};
+        let m = p(MAILAUTO);
+        assert_eq!(m.header("auto-submitted"), Some("foobar"));
+        assert!(matches!(
+            classify(&m, &ClassifyOptions::default()),
+            Decision::SkipAutomatic { .. }
+        ));
+    }
+
+    #[test]
+    fn original_quoted_printable_titol() {
+        let m = p(COMENTARIS);
+        assert!(
+            m.body_html.contains("Corregir el títol."),
+            "{}",
+            m.body_html
+        );
+    }
+
+    #[test]
+    fn original_undeclared_charset_body_is_readable() {
+        let m = p(XUNGO);
+        assert!(!m.body_html.is_empty());
+        assert!(m.body_html.contains("incidència"), "{}", m.body_html);
+        assert!(m.body_html.contains("Telèfon"));
+    }
+
+    #[test]
+    fn original_two_cc_addresses() {
+        let m = p(CC);
+        assert_eq!(m.cc, ["mail.qualsevol2@mail.com", "mail.concret2@mail.com"]);
+        assert_eq!(m.to.len(), 2);
+        // Header names as written.
+        assert_eq!(m.headers[2].0, "CC");
+    }
+
+    #[test]
+    fn addresses_lower_cased_including_groups() {
+        let m = p(b"From: \"X\" <Joan.Garcia@UPC.EDU>\nTo: Equip: A@UPC.edu, <B@x.ORG>;, c@D.com\nResent-To: R@Upc.Edu\nReply-To: RT@x.com\n\nx");
+        assert_eq!(m.from, ["joan.garcia@upc.edu"]);
+        assert_eq!(m.to, ["a@upc.edu", "b@x.org", "c@d.com"]);
+        assert_eq!(m.template_to(), "r@upc.edu");
+        assert_eq!(m.requester_email(), "rt@x.com");
+    }
+
+    #[test]
+    fn ids_keep_angle_brackets_single_and_list() {
+        let m = p(b"Message-ID: <a@b>\nIn-Reply-To: <x@y>\nReferences: <r1@h> <r2@h>\n\tr3@h\n\nx");
+        assert_eq!(m.message_id.as_deref(), Some("<a@b>"));
+        assert_eq!(m.in_reply_to, ["<x@y>"]);
+        assert_eq!(m.references.len(), 3);
+        assert_eq!(m.references[0], "<r1@h>");
+        let m = p(b"In-Reply-To: <x@y> <z@w>\nReferences: <only@h>\n\nx");
+        assert_eq!(m.in_reply_to, ["<x@y>", "<z@w>"]);
+        assert_eq!(m.references, ["<only@h>"]);
+    }
+
+    #[test]
+    fn date_parsed_or_none() {
+        let m = p(b"Date: Tue, 9 Dec 2014 15:46:28 +0100\n\nx");
+        assert_eq!(
+            m.date.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2014-12-09T15:46:28+01:00")
+        );
+        assert_eq!(p(b"Date: yesterday\n\nx").date, None);
+        assert_eq!(p(b"Subject: x\n\nx").date, None);
+    }
+
+    #[test]
+    fn subject_decoding() {
+        // Split mid-character across two encoded words.
+        let m = p(b"Subject: =?UTF-8?B?YcOh?= =?UTF-8?B?w6k=?=\n\nx");
+        assert_eq!(m.subject, "aáé");
+        let m = p(b"Subject: =?UTF-8?B?w6E=?=\n =?UTF-8?Q?=C3?= =?UTF-8?Q?=A9_b?=\n\nx");
+        assert_eq!(m.subject, "áé b");
+        // Folded plain subject: line breaks removed.
+        let m = p(b"Subject: line one\r\n line two\r\n\r\nx");
+        assert_eq!(m.subject, "line one line two");
+        // Undeclared Latin-1 bytes.
+        let m = p(b"Subject: Pla\xe7a\n\nx");
+        assert_eq!(m.subject, "Plaça");
+        // Text between encoded words is kept with its spaces.
+        let m = p(b"Subject: Re: =?iso-8859-1?Q?t=EDtol?= nou\n\nx");
+        assert_eq!(m.subject, "Re: títol nou");
+        assert_eq!(p(b"From: a@b\n\nx").subject, "");
+    }
+
+    #[test]
+    fn text_body_escaped_once_and_joined_with_br() {
+        let m = p(b"Content-Type: text/plain\n\na < b & c > d\r\nline &lt;2\n");
+        assert_eq!(
+            m.body_html,
+            "a &lt; b &amp; c &gt; d<br>\nline &amp;lt;2<br>\n"
+        );
+        assert!(m.body_text.starts_with("a < b"));
+    }
+
+    #[test]
+    fn html_part_preferred_over_text() {
+        let m = p(b"Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain\n\nplain\n--b\nContent-Type: text/html\n\n<p>rich</p>\n--b--\n");
+        assert_eq!(m.body_html.trim(), "<p>rich</p>");
+        assert_eq!(m.body_text.trim(), "plain");
+    }
+
+    #[test]
+    fn latin1_and_windows1252_bodies() {
+        let m = p(b"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nt=EDtol\n");
+        assert!(m.body_text.contains("títol"));
+        let m = p(b"Content-Type: text/plain; charset=utf-8\n\nmal declarat: pla\xe7a \x80\n");
+        assert!(m.body_text.contains("plaça €"), "{}", m.body_text);
+        let m = p(b"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\nUGxh52E=\n");
+        assert!(m.body_text.contains("Plaça"), "{}", m.body_text);
+    }
+
+    #[test]
+    fn attachments_names_cid_and_unnamed() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nbody\n--b\nContent-Type: image/png\nContent-ID: <img1@x>\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--b\nContent-Type: application/pdf; name=\"a.pdf\"\n\n%PDF\n--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename*=utf-8''n%C3%BAmeros.bin\n\n123\n--b--\n";
+        let m = p(raw);
+        let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["attach1.png", "a.pdf", "números.bin"]);
+        assert_eq!(m.attachments[0].content_id.as_deref(), Some("img1@x"));
+        assert_eq!(m.attachments[0].data, b"hello");
+        assert_eq!(m.attachments[0].content_type, "image/png");
+    }
+
+    #[test]
+    fn attachment_filters_by_name_and_hash() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nbody\n--b\nContent-Type: image/gif; name=\"logo.gif\"\n\nLOGO\n--b\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--b\nContent-Type: image/jpeg\n\nphoto\n--b--\n";
+        // md5("hello") = 5d41402abc4b2a76b9719d911017c592
+        let f = AttachmentFilters::new(
+            &["^logo\\.".to_string()],
+            &["5D41402ABC4B2A76B9719D911017C592".to_string()],
+        )
+        .expect("filters");
+        let m = parse(raw, &f);
+        let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        // The unnamed jpeg is the first kept attachment.
+        assert_eq!(names, ["attach1.jpeg"]);
+        assert!(
+            AttachmentFilters::new(&["(".to_string()], &[])
+                .unwrap_err()
+                .contains("filtrar_attachments_per_nom")
+        );
+    }
+
+    #[test]
+    fn headers_in_order_decoded_and_unfolded() {
+        let m = p(b"X-A: one\r\n two\r\nSubject: =?utf-8?Q?h=C3=B2la?=\r\nX-A: again\r\n\r\nx");
+        assert_eq!(
+            m.headers,
+            [
+                ("X-A".to_string(), "one two".to_string()),
+                ("Subject".to_string(), "hòla".to_string()),
+                ("X-A".to_string(), "again".to_string()),
+            ]
+        );
+        assert_eq!(m.header_all("x-a").count(), 2);
+    }
+
+    #[test]
+    fn content_type_and_report_type() {
+        let m = p(b"Content-Type: Multipart/Report; report-type=Delivery-Status; boundary=b\n\n--b\n\nx\n--b--\n");
+        assert_eq!(m.content_type, "multipart/report");
+        assert_eq!(m.report_type.as_deref(), Some("delivery-status"));
+    }
+
+    #[test]
+    fn non_mail_never_fails() {
+        for raw in [
+            &b""[..],
+            b"\x00\xff\xfe",
+            b"just text",
+            b"\n\n\n",
+            b"From:\n\n",
+        ] {
+            let m = p(raw);
+            assert_eq!(m.raw_len, raw.len());
+        }
+    }
+
+    #[test]
+    fn big_attachment_is_decoded_once_and_fast() {
+        use base64::Engine;
+        let data: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
+        let mut raw = b"From: a@b.c\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee attached\n--b\nContent-Type: application/zip; name=\"big.zip\"\nContent-Transfer-Encoding: base64\n\n".to_vec();
+        for line in b64.as_bytes().chunks(76) {
+            raw.extend_from_slice(line);
+            raw.push(b'\n');
+        }
+        raw.extend_from_slice(b"--b--\n");
+        let m = p(&raw);
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].data.len(), data.len());
+        assert!(m.attachments[0].data == data);
     }
 }
