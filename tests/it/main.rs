@@ -5,5 +5,8 @@ mod bad_input;
 mod filters;
 mod identity;
 mod journal;
+mod mail_corpus;
+mod mail_props;
 mod quarantine;
 mod soap;
+mod xss;
