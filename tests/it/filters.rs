@@ -1241,7 +1241,6 @@ fn default_settings_compile() {
 // here processes every mail. Lead: remove the `ignore` at merge.
 
 #[test]
-#[ignore = "needs domain::classify from the mail branch"]
 fn listed_sender_is_skipped_without_calls() {
     let s = settings("mails_no_ticket = ['spam@example.org']");
     let out = run(
@@ -1256,7 +1255,6 @@ fn listed_sender_is_skipped_without_calls() {
 }
 
 #[test]
-#[ignore = "needs domain::classify from the mail branch"]
 fn automatic_mail_is_skipped_with_its_class() {
     let s = settings("");
     let mut m = mail("pep@upc.edu", "Fora de l'oficina", "x");
@@ -1275,7 +1273,6 @@ fn automatic_mail_is_skipped_with_its_class() {
 }
 
 #[test]
-#[ignore = "needs domain::classify from the mail branch"]
 fn automatic_mail_forced_by_sempre_ticket_gets_no_creation_notice() {
     let s = settings("mails_sempre_ticket = ['pep@upc.edu']");
     let mut m = mail("pep@upc.edu", "Informe nocturn", "x");
@@ -1340,7 +1337,6 @@ fn reply_header_escapes_the_sender_once_and_reply_to_sender_counts() {
 }
 
 #[test]
-#[ignore = "needs domain::classify from the mail branch"]
 fn forced_automatic_reply_never_reopens_nor_notifies() {
     let s = settings(
         "filtres = [\"reply_reobrint\", \"nou\"]\nmails_sempre_ticket = ['tecnic@upc.edu']",
