@@ -1,8 +1,11 @@
 //! Adapters: the outside world behind the ports (SOAP over HTTP, mail parsing,
-//! the sandbox bus, the journal, error reports).
+//! the sandbox bus, the journal, error reports, logs, dry-run planning).
 
 pub mod http;
 pub mod journal;
+pub mod logging;
 pub mod mail;
+pub mod planning;
+pub mod report;
 pub mod sandbox;
 pub mod soap;
