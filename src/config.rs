@@ -736,7 +736,11 @@ fn readable_by_others(_path: &Path) -> bool {
 /// the line number and toml's message without its long list of expected keys.
 fn describe_toml_error(e: &toml::de::Error, text: &str, origin: &Path) -> String {
     let mut msg = e.message().replace('\n', " ").trim().to_string();
-    if let Some(i) = msg.find(", expected one of") {
+    // The list of every known key is too long for one line; short lists (enum
+    // variants) help and stay.
+    if let Some(i) = msg.find(", expected one of")
+        && msg.len() - i > 80
+    {
         msg.truncate(i);
     }
     let Some(span) = e.span() else {

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use super::wiring;
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::mail::{self as mail_adapter, AttachmentFilters};
-use crate::adapters::planning::PlanningTicketSystem;
+use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
 use crate::adapters::report::{ErrorReporter, LOOP_HEADER, Report, SmtpReporter, SmtpSettings};
 use crate::app::{self, Settings};
 use crate::config::Config;
@@ -97,9 +97,10 @@ pub async fn handle(
     info!("Entro a mailtoticket{}", mail.subject);
     let class = class_of(&mail, config);
     let mut soap_calls = 0;
+    let mut plan = Vec::new();
     let (status, filter, ticket, reason) = if raw.iter().all(u8::is_ascii_whitespace) {
         (Status::Unknown, None, None, "el mail és buit".to_string())
-    } else if mail.header(LOOP_HEADER).is_some() {
+    } else if is_own_report(&mail, raw) {
         (
             Status::Skip,
             None,
@@ -107,9 +108,10 @@ pub async fn handle(
             format!("és un informe d'errors d'un mailtoticket ({LOOP_HEADER})"),
         )
     } else {
-        match run_use_case(config, &mail, mode, plan_out).await {
-            Ok((d, calls)) => {
+        match run_use_case(config, &mail, mode).await {
+            Ok((d, calls, planned)) => {
                 soap_calls = calls;
+                plan = planned;
                 (d.status, d.filter, d.ticket, d.reason)
             }
             Err((status, reason, calls)) => {
@@ -138,8 +140,14 @@ pub async fn handle(
         started.elapsed().as_millis(),
         soap_calls
     );
+    if mode.dry_run {
+        let _ = write_plan(plan_out, config, status, filter.as_deref(), &reason, &plan);
+    }
     let mut reported = false;
+    // Never report a report: with `notificar_errors_skip` that would loop forever.
+    let is_report = is_own_report(&mail, raw);
     if !mode.dry_run
+        && !is_report
         && config.notificar_errors
         && exit::is_reportable(status, config.notificar_errors_skip)
     {
@@ -166,14 +174,24 @@ pub async fn handle(
     }
 }
 
-type UseCaseResult = Result<(app::Delivery, usize), (Status, String, usize)>;
+/// Whether the mail carries our loop marker. The raw header block is scanned too,
+/// so the guard holds even for a mail the parser could not make sense of.
+fn is_own_report(mail: &Mail, raw: &[u8]) -> bool {
+    if mail.header(LOOP_HEADER).is_some() {
+        return true;
+    }
+    let prefix = format!("{}:", LOOP_HEADER.to_ascii_lowercase());
+    raw.split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+        .any(|l| {
+            l.len() >= prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        })
+}
 
-async fn run_use_case(
-    config: &Config,
-    mail: &Mail,
-    mode: Mode,
-    plan_out: &mut dyn Write,
-) -> UseCaseResult {
+type UseCaseResult = Result<(app::Delivery, usize, Vec<PlannedCall>), (Status, String, usize)>;
+
+async fn run_use_case(config: &Config, mail: &Mail, mode: Mode) -> UseCaseResult {
     let settings = Settings::from_config(config).map_err(|e| (Status::Error, e.0, 0))?;
     let services = wiring::connect(config)
         .await
@@ -205,8 +223,7 @@ async fn run_use_case(
         )
         .await
         .map_err(|_| late(&services))?;
-        let _ = write_plan(plan_out, config, &d, &planner);
-        return Ok((d, services.soap_calls()));
+        return Ok((d, services.soap_calls(), planner.plan()));
     }
     let d = tokio::time::timeout(
         deadline,
@@ -221,24 +238,25 @@ async fn run_use_case(
     )
     .await
     .map_err(|_| late(&services))?;
-    Ok((d, services.soap_calls()))
+    Ok((d, services.soap_calls(), Vec::new()))
 }
 
-fn write_plan<T>(
+fn write_plan(
     out: &mut dyn Write,
     config: &Config,
-    d: &app::Delivery,
-    planner: &PlanningTicketSystem<T>,
+    status: Status,
+    filter: Option<&str>,
+    reason: &str,
+    plan: &[PlannedCall],
 ) -> io::Result<()> {
     let mut text = String::new();
     text.push_str("Dry run: nothing was changed.\n");
     text.push_str(&format!(
         "Outcome: {} (filter: {}) — {}\n",
-        d.status.as_header(),
-        d.filter.as_deref().unwrap_or("none"),
-        d.reason
+        status.as_header(),
+        filter.unwrap_or("none"),
+        reason
     ));
-    let plan = planner.plan();
     if plan.is_empty() {
         text.push_str("Mutating SOAP calls: none\n");
     } else {
