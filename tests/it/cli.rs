@@ -717,10 +717,8 @@ async fn error_report_reaches_a_real_smtp_server() {
             .unwrap(),
     );
     assert!(log.contains("Llegeixo mail"), "{log}");
-    assert!(
-        log.contains("Resum: message-id=<benvingut-1@upc.edu>"),
-        "{log}"
-    );
+    assert!(log.contains("Resum: message-id="), "{log}");
+    assert!(log.contains("Resultat: "), "{log}");
     // second part: the original mail, untouched
     let second = part_after(&m, "Content-Type: message/rfc822");
     assert!(
