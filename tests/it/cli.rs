@@ -1241,3 +1241,41 @@ fn readme_first_command_works() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert!(o.stdout.starts_with(b"X-Mailtoticket: SUCCESS"));
 }
+
+// ------------------------------------------------------------------- docs
+
+/// Every key of `Config` has a row in the README's reference table.
+#[test]
+fn readme_documents_every_config_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(root.join("src/config.rs")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let body = src
+        .split("pub struct Config {")
+        .nth(1)
+        .unwrap()
+        .split("\n}\n")
+        .next()
+        .unwrap();
+    let mut rename: Option<String> = None;
+    let mut keys = Vec::new();
+    for line in body.lines().map(str::trim) {
+        if line.starts_with("#[serde(") {
+            if let Some(r) = line.split("rename = \"").nth(1) {
+                rename = r.split('"').next().map(str::to_string);
+            }
+        } else if let Some(rest) = line.strip_prefix("pub ") {
+            let field = rest.split(':').next().unwrap().trim().to_string();
+            keys.push(rename.take().unwrap_or(field));
+        }
+    }
+    assert!(keys.len() > 40, "{keys:?}");
+    for key in keys {
+        let needle = if key == "endpoints" {
+            "| `[endpoints] gn6`".to_string()
+        } else {
+            format!("| `{key}` |")
+        };
+        assert!(readme.contains(&needle), "README has no row for `{key}`");
+    }
+}
