@@ -307,6 +307,7 @@ pub fn run(
             }
         }
     };
+    info!("Ja he fet el que havia de fer. Surto!");
     if !mode.dry_run {
         if config.no_escriure_sortida {
             info!("no_escriure_sortida: no escric el mail a la sortida");

@@ -165,7 +165,8 @@ pub fn run() -> u8 {
             let needs_config = !matches!(command, Command::Sandbox { .. });
             let loaded = match load_config(cli.config.as_deref()) {
                 Ok(c) => c,
-                Err(e) if needs_config => {
+                // A configuration that was asked for must load, even for the sandbox.
+                Err(e) if needs_config || cli.config.is_some() => {
                     eprintln!("mailtoticket: {e}");
                     return 1;
                 }
