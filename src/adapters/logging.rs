@@ -116,6 +116,13 @@ impl LogSink {
     }
 }
 
+/// Whether the log file can be opened for append (creating its folder), for `check`.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    open_append(path)
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn open_append(path: &Path) -> io::Result<File> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;

@@ -425,6 +425,17 @@ fn check(arg: Option<&str>) -> u8 {
     for w in config.warnings(&path) {
         line(None, &w);
     }
+    match logging::check_writable(Path::new(&config.log_file)) {
+        Ok(()) => line(
+            Some(true),
+            &format!("log_file {}: writable", config.log_file),
+        ),
+        // Not fatal: the log then goes to stderr and the mail is still handled.
+        Err(e) => line(
+            None,
+            &format!("log_file not writable (stderr instead): {e}"),
+        ),
+    }
     if !problems.is_empty() {
         return 1;
     }

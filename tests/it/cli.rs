@@ -1279,3 +1279,41 @@ fn readme_documents_every_config_key() {
         assert!(readme.contains(&needle), "README has no row for `{key}`");
     }
 }
+
+#[test]
+#[ignore = "needs sandbox branch"]
+fn sandbox_serve_prints_its_endpoints_and_answers() {
+    use std::io::{BufRead, BufReader as StdBufReader};
+    let env = Env::new();
+    let cfg = sandbox_config(&env);
+    let mut child = env
+        .cmd()
+        .args([
+            "-c",
+            cfg.to_str().unwrap(),
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = StdBufReader::new(child.stdout.take().unwrap()).lines();
+    let gn6 = lines.next().unwrap().unwrap();
+    let persones = lines.next().unwrap().unwrap();
+    let gn6_url = gn6.trim_start_matches("GN6:").trim().to_string();
+    assert!(gn6_url.starts_with("http://127.0.0.1:"), "{gn6}");
+    assert!(
+        persones.contains("/GestioIdentitat/Personesv6"),
+        "{persones}"
+    );
+    // the served bus is usable by another process
+    let base = gn6_url.trim_end_matches("/gN6/GestioTiquetsv5").to_string();
+    let other = env.config(&base, "");
+    let o = env.run(&["-c", other.to_str().unwrap(), "check"], b"");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text(&o.stdout).contains("ok   GN6"), "{}", text(&o.stdout));
+}
