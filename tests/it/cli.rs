@@ -1190,6 +1190,8 @@ async fn show_ticket_prints_fields() {
 fn sandbox_config(env: &Env) -> PathBuf {
     let text = format!(
         "bus = \"sandbox\"\nequip_resolutor_nous = \"98765\"\ndomini = \"1234\"\n\
+         username_soa = \"usu.soa\"\npassword_soa = \"Soa-Pw-4f1c9e\"\n\
+         username_gn6 = \"usugn6\"\npassword_gn6 = \"Gn6-Pw-77ab20\"\n\
          log_file = \"{}\"\nsandbox_dir = \"{}\"\n",
         env.path("logs/mailtoticket.log").display(),
         env.path("sandbox").display()
