@@ -37,3 +37,15 @@ pub fn release(config: &Config, path: &Path) -> Result<(), String> {
         Ok(())
     }
 }
+
+/// Keeps a copy of a mail that was not handled (for `reprocess`). `Ok(None)`: no
+/// quarantine in this build.
+pub fn quarantine(
+    config: &Config,
+    raw: &[u8],
+    status: crate::domain::outcome::Status,
+    reason: &str,
+) -> Result<Option<PathBuf>, String> {
+    let _ = (config, raw, status, reason);
+    Ok(None)
+}

@@ -40,7 +40,7 @@ pub fn echo(out: &mut impl Write, raw: &[u8], status: Status) -> io::Result<()> 
 pub struct Handled {
     pub status: Status,
     pub reason: String,
-    /// The error report was sent (for `exit_zero_when_reported`).
+    /// The error report was sent or the mail quarantined (for `exit_zero_when_reported`).
     pub reported: bool,
 }
 
@@ -165,6 +165,17 @@ pub async fn handle(
                 info!("Informe d'errors enviat a {}", config.notificar_errors_to);
             }
             Err(e) => error!("No he pogut enviar l'informe d'errors: {e}"),
+        }
+    }
+    // A mail nobody will retry is kept for `reprocess`; TEMPFAIL stays with the MTA.
+    if !mode.dry_run && matches!(status, Status::Error | Status::Reject | Status::Unknown) {
+        match super::journal_api::quarantine(config, raw, status, &reason) {
+            Ok(Some(path)) => {
+                reported = true;
+                info!("Mail desat a la quarantena: {}", path.display());
+            }
+            Ok(None) => {}
+            Err(e) => error!("No he pogut desar el mail a la quarantena: {e}"),
         }
     }
     Handled {
