@@ -96,6 +96,20 @@ impl LogSink {
         self.lock().capture.clone()
     }
 
+    /// Length of the capture so far: a mark for [`LogSink::captured_since`].
+    pub fn mark(&self) -> usize {
+        self.lock().capture.len()
+    }
+
+    /// The lines written since `mark` (one mail's log when a run handles several).
+    pub fn captured_since(&self, mark: usize) -> String {
+        self.lock()
+            .capture
+            .get(mark..)
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Adds secrets to hide (e.g. once the configuration is known).
     pub fn add_secrets(&self, secrets: impl IntoIterator<Item = String>) {
         self.lock().secrets.extend(secrets);

@@ -90,6 +90,7 @@ pub async fn handle(
     plan_out: &mut dyn Write,
 ) -> Handled {
     let started = Instant::now();
+    let mark = sink.mark();
     info!("Llegeixo mail");
     let mail = mail_adapter::parse(raw, &attachment_filters(config));
     let message_id = mail.message_id.clone().unwrap_or_else(|| "None".into());
@@ -152,7 +153,7 @@ pub async fn handle(
         && exit::is_reportable(status, config.notificar_errors_skip)
     {
         let reporter = SmtpReporter::new(SmtpSettings::from_config(config));
-        let log = sink.captured();
+        let log = sink.captured_since(mark);
         let report = Report {
             status,
             reason: &reason,
