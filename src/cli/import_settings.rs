@@ -458,7 +458,10 @@ pub fn import(src: &str) -> Result<Imported, String> {
         }
         table.insert(key.clone(), value);
     }
-    let body = toml::to_string(&table).map_err(|e| e.to_string())?;
+    let mut body = toml::to_string(&table).map_err(|e| e.to_string())?;
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
     Ok(Imported {
         toml: format!(
             "# Converted by `mailtoticket import-settings` from an old settings_default.py.\n\
