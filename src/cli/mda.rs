@@ -309,7 +309,19 @@ pub fn run(
     let sink = super::start_logging(&config, &origin);
     info!("{SEPARATOR}");
     let handled = match wiring::runtime() {
-        Ok(rt) => rt.block_on(handle(&config, &raw, &sink, mode, &mut out)),
+        // Last line of defence: a bug that panics must still leave the mail echoed
+        // with ERROR and a non-zero exit, never lost.
+        Ok(rt) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(handle(&config, &raw, &sink, mode, &mut out))
+        }))
+        .unwrap_or_else(|_| {
+            error!("Error inesperat (panic) tractant el mail");
+            Handled {
+                status: Status::Error,
+                reason: "error inesperat (panic)".into(),
+                reported: false,
+            }
+        }),
         Err(e) => {
             error!("{e}");
             Handled {
