@@ -574,7 +574,15 @@ fn journal_subcommands_are_declared() {
 /// A tiny SMTP server on loopback: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT.
 /// Each message's DATA (dot-unstuffed, CRLF) arrives on the channel.
 fn smtp_sink() -> (u16, mpsc::Receiver<Vec<u8>>) {
+    let (port, rx, _) = smtp_sink_with_auth(false);
+    (port, rx)
+}
+
+/// As [`smtp_sink`]; with `auth` it offers AUTH PLAIN and sends each AUTH command
+/// line on the second channel.
+fn smtp_sink_with_auth(auth: bool) -> (u16, mpsc::Receiver<Vec<u8>>, mpsc::Receiver<String>) {
     let (tx, rx) = mpsc::channel();
+    let (atx, arx) = mpsc::channel::<String>();
     let (ptx, prx) = mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -589,6 +597,7 @@ fn smtp_sink() -> (u16, mpsc::Receiver<Vec<u8>>) {
                     return;
                 };
                 let tx = tx.clone();
+                let atx = atx.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = sock.into_split();
                     let mut r = BufReader::new(r);
@@ -600,8 +609,13 @@ fn smtp_sink() -> (u16, mpsc::Receiver<Vec<u8>>) {
                             return;
                         }
                         let cmd = String::from_utf8_lossy(&line).to_ascii_uppercase();
-                        let reply: &[u8] = if cmd.starts_with("EHLO") {
+                        let reply: &[u8] = if cmd.starts_with("EHLO") && auth {
+                            b"250-sink\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("EHLO") {
                             b"250-sink\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("AUTH") {
+                            let _ = atx.send(String::from_utf8_lossy(&line).trim().to_string());
+                            b"235 authenticated\r\n"
                         } else if cmd.starts_with("DATA") {
                             let _ = w.write_all(b"354 go\r\n").await;
                             let mut data = Vec::new();
@@ -634,7 +648,7 @@ fn smtp_sink() -> (u16, mpsc::Receiver<Vec<u8>>) {
             }
         });
     });
-    (prx.recv().unwrap(), rx)
+    (prx.recv().unwrap(), rx, arx)
 }
 
 fn report_config(port: u16) -> String {
@@ -766,13 +780,16 @@ fn own_report_is_skipped_and_never_reported() {
 
 #[tokio::test]
 async fn no_password_in_log_stdout_stderr_or_report() {
-    let (port, reports) = smtp_sink();
+    let (port, reports, auths) = smtp_sink_with_auth(true);
     let bus = bus_down().await;
     let env = Env::new();
     env.write("gn6.pw", b"Gn6-FromFile-3c3c\n");
+    env.write("smtp.pw", b"Smtp-Pw-5e5e\n");
     let cfg = env.config(
         &bus.uri(),
-        &(report_config(port) + "log_level = \"TRACE\"\npassword_gn6_file = \"gn6.pw\"\n"),
+        &(report_config(port)
+            + "log_level = \"TRACE\"\npassword_gn6_file = \"gn6.pw\"\n\
+               smtp_user = \"m2t\"\nsmtp_password_file = \"smtp.pw\"\n"),
     );
     let mut cmd = env.cmd();
     cmd.env("MAILTOTICKET_PASSWORD_SOA", "Soa-FromEnv-9d9d");
@@ -792,11 +809,21 @@ async fn no_password_in_log_stdout_stderr_or_report() {
     for r in &requests {
         sent.push_str(&text(&r.body));
     }
+    // the SMTP password was really used: AUTH PLAIN base64("\0m2t\0Smtp-Pw-5e5e")
+    use base64::Engine;
+    let auth = auths
+        .recv_timeout(Duration::from_secs(5))
+        .expect("AUTH sent");
+    let plain = base64::engine::general_purpose::STANDARD
+        .decode(auth.rsplit(' ').next().unwrap())
+        .unwrap();
+    assert_eq!(plain, b"\0m2t\0Smtp-Pw-5e5e");
     for secret in [
         "Soa-FromEnv-9d9d",
         "Gn6-FromFile-3c3c",
         "Soa-Pw-4f1c9e",
         "Gn6-Pw-77ab20",
+        "Smtp-Pw-5e5e",
     ] {
         for (what, hay) in [
             ("log", &log),
