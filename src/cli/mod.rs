@@ -26,7 +26,7 @@ pub const EX_USAGE: u8 = 64;
 /// turns it into a GN6 ticket or comment, and echoes it on standard output with an
 /// `X-Mailtoticket: STATUS` header.
 #[derive(Debug, Parser)]
-#[command(name = "mailtoticket", version, about, long_about = None)]
+#[command(name = "mailtoticket", bin_name = "mailtoticket", version, about, long_about = None)]
 pub struct Cli {
     /// Configuration: a path, or a NAME looked up as NAME.toml in
     /// $MAILTOTICKET_CONFIG_DIR, ~/.config/mailtoticket/, /etc/mailtoticket/
