@@ -1346,3 +1346,23 @@ fn sandbox_serve_prints_its_endpoints_and_answers() {
     let _ = child.wait();
     assert!(text(&o.stdout).contains("ok   GN6"), "{}", text(&o.stdout));
 }
+
+#[tokio::test]
+#[ignore = "needs soap branch"]
+async fn deadline_passed_is_tempfail() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_secs(4)))
+        .mount(&server)
+        .await;
+    let env = Env::new();
+    let cfg = env.config(&server.uri(), "deadline_secs = 1");
+    let o = run_async(
+        &env,
+        vec!["-c".into(), cfg.display().to_string()],
+        NEW_MAIL.to_vec(),
+    )
+    .await;
+    assert_eq!(code(&o), 75, "log: {}", env.log());
+    assert!(env.log().contains("deadline_secs"), "{}", env.log());
+}
