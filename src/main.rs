@@ -1,5 +1,5 @@
-//! Thin entry point: arguments → configuration → adapters → use case → exit code.
+//! Thin entry point (driving side): everything happens in `mailtoticket::cli::run`.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(3)
+    std::process::ExitCode::from(mailtoticket::cli::run())
 }

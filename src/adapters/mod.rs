@@ -3,7 +3,10 @@
 
 pub mod http;
 pub mod journal;
+pub mod logging;
 pub mod mail;
+pub mod planning;
 pub mod quarantine;
+pub mod report;
 pub mod sandbox;
 pub mod soap;

@@ -2,6 +2,7 @@
 
 mod app_support;
 mod bad_input;
+mod cli;
 mod filters;
 mod identity;
 mod journal;

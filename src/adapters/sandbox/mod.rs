@@ -43,3 +43,7 @@ pub async fn start(config: SandboxConfig, port: u16) -> std::io::Result<RunningS
         "sandbox not implemented (port {port})"
     )))
 }
+
+// STUB module for branch mda (dropped at merge): the state helpers.
+mod api_stub;
+pub use api_stub::{add_person, list_tickets, load_ticket};

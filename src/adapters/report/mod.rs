@@ -1,0 +1,310 @@
+//! Error report adapter (driven side): mails the run's log and the original mail to
+//! the administrators when a mail was not handled (BEHAVIOUR §1), over SMTP (lettre).
+
+use std::time::Duration;
+
+use lettre::address::{Address, Envelope};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::config::Config;
+use crate::domain::outcome::Status;
+
+/// Header that marks our own reports, so that a report coming back into the gateway's
+/// mailbox is recognised and skipped instead of looping.
+pub const LOOP_HEADER: &str = "X-Mailtoticket-Loop";
+/// Subject of every report (the old program's).
+pub const SUBJECT: &str = "Informe d'errors de MailToTicket";
+
+/// One report: what happened, this run's log and the mail as received.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    pub status: Status,
+    /// One line: why the mail was not handled.
+    pub reason: &'a str,
+    pub log: &'a str,
+    pub original: &'a [u8],
+}
+
+/// Could not send the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportError(pub String);
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+/// Sends error reports.
+#[allow(async_fn_in_trait)]
+pub trait ErrorReporter {
+    async fn send(&self, report: &Report<'_>) -> Result<(), ReportError>;
+}
+
+/// SMTP settings of the reports (from the configuration).
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub starttls: bool,
+    pub credentials: Option<(String, String)>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Value of the `X-Mailtoticket-Loop` header (the instance's sender address).
+    pub loop_marker: String,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SmtpSettings({}:{}, starttls={}, user={:?}, from={}, to={:?})",
+            self.host,
+            self.port,
+            self.starttls,
+            self.credentials.as_ref().map(|c| &c.0),
+            self.from,
+            self.to
+        )
+    }
+}
+
+impl SmtpSettings {
+    pub fn from_config(config: &Config) -> SmtpSettings {
+        let to = config
+            .notificar_errors_to
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let credentials = match (&config.smtp_user, &config.smtp_password) {
+            (Some(u), Some(p)) if !u.is_empty() => Some((u.clone(), p.clone())),
+            (Some(u), None) if !u.is_empty() => Some((u.clone(), String::new())),
+            _ => None,
+        };
+        SmtpSettings {
+            host: config.servidor_mail.clone(),
+            port: config.smtp_port(),
+            starttls: config.smtp_starttls,
+            credentials,
+            from: config.notificar_errors_from.clone(),
+            to,
+            loop_marker: config.notificar_errors_from.clone(),
+            timeout: Duration::from_secs(config.connect_timeout_secs.max(1) * 3),
+        }
+    }
+}
+
+/// `ErrorReporter` over SMTP.
+#[derive(Debug, Clone)]
+pub struct SmtpReporter {
+    settings: SmtpSettings,
+}
+
+impl SmtpReporter {
+    pub fn new(settings: SmtpSettings) -> SmtpReporter {
+        SmtpReporter { settings }
+    }
+
+    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, ReportError> {
+        let s = &self.settings;
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str())
+            .port(s.port)
+            .timeout(Some(s.timeout));
+        if s.starttls {
+            let params = TlsParameters::new(s.host.clone())
+                .map_err(|e| ReportError(format!("TLS per a {}: {e}", s.host)))?;
+            b = b.tls(Tls::Required(params));
+        }
+        if let Some((u, p)) = &s.credentials {
+            b = b.credentials(Credentials::new(u.clone(), p.clone()));
+        }
+        Ok(b.build())
+    }
+
+    /// Asks the server for a greeting and EHLO (used by `check`).
+    pub async fn test_connection(&self) -> Result<(), ReportError> {
+        match self.transport()?.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ReportError("el servidor no respon".into())),
+            Err(e) => Err(ReportError(e.to_string())),
+        }
+    }
+}
+
+impl ErrorReporter for SmtpReporter {
+    async fn send(&self, report: &Report<'_>) -> Result<(), ReportError> {
+        let s = &self.settings;
+        let from: Address = s
+            .from
+            .parse()
+            .map_err(|e| ReportError(format!("notificar_errors_from `{}`: {e}", s.from)))?;
+        let mut to = Vec::new();
+        for t in &s.to {
+            to.push(
+                t.parse::<Address>()
+                    .map_err(|e| ReportError(format!("notificar_errors_to `{t}`: {e}")))?,
+            );
+        }
+        let envelope =
+            Envelope::new(Some(from), to).map_err(|e| ReportError(format!("sobre: {e}")))?;
+        let now = chrono::Local::now();
+        let message = build_message(s, report, &now.to_rfc2822(), &message_id(&s.from, now));
+        self.transport()?
+            .send_raw(&envelope, &message)
+            .await
+            .map(|_| ())
+            .map_err(|e| ReportError(e.to_string()))
+    }
+}
+
+fn message_id(from: &str, now: chrono::DateTime<chrono::Local>) -> String {
+    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
+    format!(
+        "<{}.{}.mailtoticket-report@{domain}>",
+        now.timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id()
+    )
+}
+
+/// Builds the report: multipart/mixed with the log (text/plain, base64 so that any
+/// charset and line length survive any relay) and the original mail untouched as
+/// message/rfc822 (RFC 2046 allows only 7bit/8bit there, so it is sent as is with
+/// CRLF line ends).
+pub fn build_message(s: &SmtpSettings, r: &Report<'_>, date: &str, message_id: &str) -> Vec<u8> {
+    use base64::Engine;
+    let boundary = format!(
+        "=_mailtoticket_{:x}",
+        md5_of(message_id.as_bytes()).wrapping_add(r.original.len() as u128)
+    );
+    let mut m = String::new();
+    let mut h = |name: &str, value: &str| {
+        m.push_str(name);
+        m.push_str(": ");
+        m.push_str(&value.replace(['\r', '\n'], " "));
+        m.push_str("\r\n");
+    };
+    h("From", &s.from);
+    h("To", &s.to.join(", "));
+    h("Subject", SUBJECT);
+    h("Date", date);
+    h("Message-ID", message_id);
+    h("MIME-Version", "1.0");
+    h("Auto-Submitted", "auto-generated");
+    h("Precedence", "bulk");
+    h("X-Auto-Response-Suppress", "All");
+    h(LOOP_HEADER, &s.loop_marker);
+    h("X-Mailtoticket", r.status.as_header());
+    h(
+        "Content-Type",
+        &format!("multipart/mixed; boundary=\"{boundary}\""),
+    );
+    m.push_str("\r\nThis is a multi-part message in MIME format.\r\n");
+    m.push_str(&format!("--{boundary}\r\n"));
+    m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+    m.push_str("Content-Transfer-Encoding: base64\r\n");
+    m.push_str("Content-Disposition: inline\r\n\r\n");
+    let text = format!(
+        "Resultat: {}\r\nMotiu: {}\r\n\r\n{}",
+        r.status.as_header(),
+        r.reason,
+        r.log.replace("\r\n", "\n").replace('\n', "\r\n")
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    for chunk in b64.as_bytes().chunks(76) {
+        m.push_str(&String::from_utf8_lossy(chunk));
+        m.push_str("\r\n");
+    }
+    m.push_str(&format!("--{boundary}\r\n"));
+    m.push_str("Content-Type: message/rfc822\r\n");
+    let eightbit = r.original.iter().any(|b| *b >= 0x80);
+    m.push_str(if eightbit {
+        "Content-Transfer-Encoding: 8bit\r\n"
+    } else {
+        "Content-Transfer-Encoding: 7bit\r\n"
+    });
+    m.push_str("Content-Disposition: attachment; filename=\"mail.eml\"\r\n\r\n");
+    let mut out = m.into_bytes();
+    out.extend_from_slice(&to_crlf(r.original));
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+fn md5_of(data: &[u8]) -> u128 {
+    use md5::{Digest, Md5};
+    u128::from_be_bytes(Md5::digest(data).into())
+}
+
+/// LF and lone CR → CRLF (SMTP's line end), leaving CRLF alone.
+fn to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'\r' if raw.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+                continue;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> SmtpSettings {
+        SmtpSettings {
+            host: "localhost".into(),
+            port: 25,
+            starttls: false,
+            credentials: None,
+            from: "m2t@example.org".into(),
+            to: vec!["admin@example.org".into()],
+            loop_marker: "m2t@example.org".into(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn message_has_loop_headers_and_both_parts() {
+        let r = Report {
+            status: Status::Reject,
+            reason: "cap filtre",
+            log: "línia 1\nlínia 2\n",
+            original: b"From: a@b\nSubject: x\n\nhola\n",
+        };
+        let m = String::from_utf8(build_message(&settings(), &r, "d", "<id@x>")).unwrap();
+        for h in [
+            "Auto-Submitted: auto-generated\r\n",
+            "Precedence: bulk\r\n",
+            "X-Auto-Response-Suppress: All\r\n",
+            "X-Mailtoticket-Loop: m2t@example.org\r\n",
+            "Subject: Informe d'errors de MailToTicket\r\n",
+            "Content-Type: message/rfc822\r\n",
+        ] {
+            assert!(m.contains(h), "{h} missing in {m}");
+        }
+        assert!(m.contains("From: a@b\r\nSubject: x\r\n\r\nhola\r\n--"));
+        assert!(!m.replace("\r\n", "").contains('\n'), "bare LF");
+    }
+
+    #[test]
+    fn crlf_conversion_keeps_crlf() {
+        assert_eq!(to_crlf(b"a\r\nb\nc\rd"), b"a\r\nb\r\nc\r\nd");
+    }
+}

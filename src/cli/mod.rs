@@ -1,0 +1,496 @@
+//! Command line (driving side of the hexagon): the MDA mode and the companion
+//! commands, over the configuration, the adapters and the use case.
+
+pub mod import_settings;
+mod journal_stub;
+pub mod lookup;
+pub mod mda;
+pub mod wiring;
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::adapters::logging::{self, LogSink};
+use crate::adapters::report::{SmtpReporter, SmtpSettings};
+use crate::config::{self, Bus, Config};
+use crate::ports::{IdentityDirectory, TicketSystem};
+// The journal helper's functions; replaced at merge by the real adapter.
+use journal_stub as journal_api;
+
+/// EX_USAGE of sysexits.h: the command line itself is wrong.
+pub const EX_USAGE: u8 = 64;
+
+/// Mail gateway (MDA) for UPC's GN6 ticket system: reads one mail on standard input,
+/// turns it into a GN6 ticket or comment, and echoes it on standard output with an
+/// `X-Mailtoticket: STATUS` header.
+#[derive(Debug, Parser)]
+#[command(name = "mailtoticket", bin_name = "mailtoticket", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration: a path, or a NAME looked up as NAME.toml in
+    /// $MAILTOTICKET_CONFIG_DIR, ~/.config/mailtoticket/, /etc/mailtoticket/
+    /// (default: default.toml there).
+    #[arg(short = 'c', long = "config", value_name = "CONFIG", global = true)]
+    pub config: Option<String>,
+
+    /// Read the mail, decide, resolve identities with read-only calls and print the
+    /// plan (filter and every mutating SOAP call); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the username found for an address and which identity step found it.
+    LookupUser { address: String },
+    /// Print a GN6 ticket's fields.
+    ShowTicket { id: String },
+    /// Validate the configuration, then make one read-only call to each service.
+    Check,
+    /// Convert an old settings_default.py to TOML (on stdout; problems on stderr).
+    ImportSettings { path: PathBuf },
+    /// The embedded GN6 + Persones simulator.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+    /// The delivery journal.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+    /// Run quarantined mails through the gateway again.
+    Reprocess {
+        /// A mail file to reprocess.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        path: Option<PathBuf>,
+        /// Every mail of the quarantine folder.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Serve the simulator until interrupted.
+    Serve {
+        /// TCP port on 127.0.0.1 (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Manage the simulated people.
+    People {
+        #[command(subcommand)]
+        command: PeopleCommand,
+    },
+    /// List the simulated tickets.
+    Tickets,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// Add a person: common name and e-mail addresses (the first is the preferred).
+    Add {
+        cn: String,
+        #[arg(required = true)]
+        emails: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Show what was done for one mail.
+    Show { id: String },
+    /// List the mails handled.
+    List {
+        /// Only since this date (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+/// Locates, loads and validates the configuration: `Ok((config, path))` or a
+/// one-line error naming the file and key.
+pub fn load_config(arg: Option<&str>) -> Result<(Config, PathBuf), String> {
+    let env = |k: &str| std::env::var(k).ok();
+    let path = config::locate(arg, env).map_err(|e| e.0)?;
+    let config = Config::load(&path).map_err(|e| e.0)?;
+    config.validate(&path).map_err(|e| e.0)?;
+    Ok((config, path))
+}
+
+/// Opens the log of the run (see `adapters::logging`) and installs it.
+pub fn start_logging(config: &Config, origin: &Path) -> LogSink {
+    let (sink, warning) = LogSink::open(Some(Path::new(&config.log_file)), config.secrets());
+    let level = config::parse_log_level(&config.log_level).unwrap_or(tracing::Level::INFO);
+    logging::install(&sink, level);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    tracing::debug!("configuració {}", origin.display());
+    sink
+}
+
+/// Parses the command line and runs; returns the process exit code.
+pub fn run() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EX_USAGE } else { 0 };
+        }
+    };
+    match cli.command {
+        None => {
+            // Read stdin fully first: whatever happens next, the mail is echoed.
+            let mut raw = Vec::new();
+            let read_error = io::stdin().lock().read_to_end(&mut raw).err();
+            let config = load_config(cli.config.as_deref());
+            mda::run(
+                config,
+                raw,
+                read_error,
+                mda::Mode {
+                    dry_run: cli.dry_run,
+                },
+            )
+        }
+        Some(Command::ImportSettings { path }) => import(&path),
+        Some(Command::Check) => check(cli.config.as_deref()),
+        Some(command) => {
+            let needs_config = !matches!(command, Command::Sandbox { .. });
+            let loaded = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                // A configuration that was asked for must load, even for the sandbox.
+                Err(e) if needs_config || cli.config.is_some() => {
+                    eprintln!("mailtoticket: {e}");
+                    return 1;
+                }
+                // The sandbox runs without a configuration file (empty credentials).
+                Err(_) => match Config::from_toml("bus = \"sandbox\"", Path::new("(defaults)")) {
+                    Ok(c) => (c, PathBuf::from("(defaults)")),
+                    Err(e) => {
+                        eprintln!("mailtoticket: {e}");
+                        return 1;
+                    }
+                },
+            };
+            let (config, origin) = loaded;
+            let _sink = start_logging(&config, &origin);
+            companion(command, &config, &origin)
+        }
+    }
+}
+
+fn import(path: &Path) -> u8 {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mailtoticket: {}: cannot read: {e}", path.display());
+            return 1;
+        }
+    };
+    match import_settings::import(&text) {
+        Ok(out) => {
+            print!("{}", out.toml);
+            for n in &out.notes {
+                eprintln!("not converted: {n}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("mailtoticket: {}: {e}", path.display());
+            1
+        }
+    }
+}
+
+fn companion(command: Command, config: &Config, origin: &Path) -> u8 {
+    let rt = match wiring::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailtoticket: {e}");
+            return 1;
+        }
+    };
+    match command {
+        Command::LookupUser { address } => rt.block_on(async {
+            let services = match wiring::connect(config).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    return 1;
+                }
+            };
+            match lookup::lookup_user(config, &services.identity, &address).await {
+                Ok(Some((user, step))) => {
+                    println!("{user}\t(found by {step})");
+                    0
+                }
+                Ok(None) => {
+                    println!("{address}: not found");
+                    1
+                }
+                Err(e) => {
+                    eprintln!("mailtoticket: identity directory failed: {e}");
+                    if e.is_transient() {
+                        crate::exit::EX_TEMPFAIL
+                    } else {
+                        1
+                    }
+                }
+            }
+        }),
+        Command::ShowTicket { id } => rt.block_on(async {
+            let services = match wiring::connect(config).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    return 1;
+                }
+            };
+            match services.tickets.query_ticket(&id).await {
+                Ok(Some(t)) => {
+                    print_ticket(&t);
+                    0
+                }
+                Ok(None) => {
+                    println!("ticket {id}: not found");
+                    1
+                }
+                Err(e) => {
+                    eprintln!("mailtoticket: GN6 failed: {e}");
+                    if e.is_transient() {
+                        crate::exit::EX_TEMPFAIL
+                    } else {
+                        1
+                    }
+                }
+            }
+        }),
+        Command::Sandbox { command } => sandbox(command, config, &rt),
+        Command::Journal { command } => {
+            let r = match command {
+                JournalCommand::Show { id } => journal_api::show(config, &id),
+                JournalCommand::List { since } => journal_api::list(config, since.as_deref()),
+            };
+            match r {
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("mailtoticket: {e}");
+                    1
+                }
+            }
+        }
+        Command::Reprocess { path, all } => {
+            drop(rt);
+            let files = if all {
+                match journal_api::quarantined(config) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("mailtoticket: {e}");
+                        return 1;
+                    }
+                }
+            } else {
+                path.into_iter().collect()
+            };
+            mda::reprocess(config, origin, &files, |p| journal_api::release(config, p))
+        }
+        Command::Check | Command::ImportSettings { .. } => 0,
+    }
+}
+
+fn print_ticket(t: &crate::domain::ticket::TicketInfo) {
+    if t.fields.is_empty() {
+        for (k, v) in [
+            ("codiTiquet", &t.codi_tiquet),
+            ("estat", &t.estat),
+            ("solicitant", &t.solicitant),
+            ("emailSolicitant", &t.email_solicitant),
+            ("assumpte", &t.assumpte),
+            ("equipResolutor", &t.equip_resolutor),
+            ("urgencia", &t.urgencia),
+            ("dataCreacio", &t.data_creacio),
+            ("dataTancament", &t.data_tancament),
+            ("descripcio", &t.descripcio),
+        ] {
+            println!("{k}: {v}");
+        }
+    } else {
+        for (k, v) in &t.fields {
+            println!("{k}: {v}");
+        }
+    }
+}
+
+fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtime) -> u8 {
+    use crate::adapters::sandbox as sb;
+    let dir = config.sandbox_dir();
+    match command {
+        SandboxCommand::Serve { port } => rt.block_on(async {
+            match sb::start(wiring::sandbox_config(config), port).await {
+                Ok(running) => {
+                    println!("GN6:      {}", running.gn6_url());
+                    println!("Persones: {}", running.persones_url());
+                    println!("State:    {}", dir.display());
+                    let _ = io::stdout().flush();
+                    std::future::pending::<()>().await;
+                    0
+                }
+                Err(e) => {
+                    eprintln!("mailtoticket: cannot start the sandbox: {e}");
+                    1
+                }
+            }
+        }),
+        SandboxCommand::People {
+            command: PeopleCommand::Add { cn, emails },
+        } => match sb::add_person(&dir, &cn, &emails) {
+            Ok(()) => {
+                println!("{cn}: {}", emails.join(", "));
+                0
+            }
+            Err(e) => {
+                eprintln!("mailtoticket: {}: {e}", dir.display());
+                1
+            }
+        },
+        SandboxCommand::Tickets => match sb::list_tickets(&dir) {
+            Ok(tickets) => {
+                for t in tickets {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        t.codi_tiquet, t.estat, t.solicitant, t.assumpte
+                    );
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("mailtoticket: {}: {e}", dir.display());
+                1
+            }
+        },
+    }
+}
+
+/// `check`: one line per item, `ok`, `warn` or `FAIL`; non-zero on any FAIL.
+fn check(arg: Option<&str>) -> u8 {
+    let mut failed = false;
+    let mut line = |ok: Option<bool>, what: &str| {
+        let tag = match ok {
+            Some(true) => "ok  ",
+            None => "warn",
+            Some(false) => "FAIL",
+        };
+        failed |= ok == Some(false);
+        println!("{tag} {what}");
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let path = match config::locate(arg, env) {
+        Ok(p) => p,
+        Err(e) => {
+            line(Some(false), &e.0);
+            return 1;
+        }
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            line(Some(false), &e.0);
+            return 1;
+        }
+    };
+    line(Some(true), &format!("{}: parsed", path.display()));
+    let problems = config.problems();
+    for (key, what) in &problems {
+        line(
+            Some(false),
+            &format!("{}: key `{key}`: {what}", path.display()),
+        );
+    }
+    if problems.is_empty() {
+        line(
+            Some(true),
+            "configuration: required keys, regexes, endpoints, levels",
+        );
+    }
+    for w in config.warnings(&path) {
+        line(None, &w);
+    }
+    match logging::check_writable(Path::new(&config.log_file)) {
+        Ok(()) => line(
+            Some(true),
+            &format!("log_file {}: writable", config.log_file),
+        ),
+        // Not fatal: the log then goes to stderr and the mail is still handled.
+        Err(e) => line(
+            None,
+            &format!("log_file not writable (stderr instead): {e}"),
+        ),
+    }
+    if !problems.is_empty() {
+        return 1;
+    }
+    let _sink = start_logging(&config, &path);
+    let rt = match wiring::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            line(Some(false), &e);
+            return 1;
+        }
+    };
+    rt.block_on(async {
+        let services = match wiring::connect(&config).await {
+            Ok(s) => s,
+            Err(e) => {
+                line(Some(false), &format!("{}: {e}", path.display()));
+                return;
+            }
+        };
+        let bus = if config.bus == Bus::Sandbox {
+            "sandbox".to_string()
+        } else {
+            format!("{:?}", config.bus).to_lowercase()
+        };
+        match services.tickets.query_ticket("1").await {
+            Ok(_) => line(
+                Some(true),
+                &format!("GN6 ({bus}): ConsultaTiquetsDades answered"),
+            ),
+            Err(e) => line(Some(false), &format!("GN6 ({bus}): {e}")),
+        }
+        match services.identity.person("mailtoticket").await {
+            Ok(_) => line(
+                Some(true),
+                &format!("Persones ({bus}): obtenirDadesPersona answered"),
+            ),
+            Err(e) => line(Some(false), &format!("Persones ({bus}): {e}")),
+        }
+        if config.notificar_errors {
+            let r = SmtpReporter::new(SmtpSettings::from_config(&config));
+            match r.test_connection().await {
+                Ok(()) => line(
+                    Some(true),
+                    &format!(
+                        "SMTP {}:{}: answered",
+                        config.servidor_mail,
+                        config.smtp_port()
+                    ),
+                ),
+                Err(e) => line(
+                    Some(false),
+                    &format!("SMTP {}:{}: {e}", config.servidor_mail, config.smtp_port()),
+                ),
+            }
+        }
+    });
+    u8::from(failed)
+}

@@ -1,0 +1,99 @@
+//! Composition root (driving side): builds the adapters from the configuration —
+//! one HTTP transport shared by both SOAP adapters, and for `bus = "sandbox"` the
+//! simulator started in-process on a loopback port.
+
+use std::time::Duration;
+
+use crate::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
+use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
+use crate::adapters::soap::{
+    BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
+};
+use crate::config::{Bus, Config};
+
+/// Days after which the sandbox keeps a closed ticket closed when reopened.
+const SANDBOX_REOPEN_DAYS: i64 = 30;
+
+/// The adapters of one run.
+pub struct Services {
+    pub transport: HyperTransport,
+    pub tickets: SoapTicketSystem<HyperTransport>,
+    pub identity: SoapIdentityDirectory<HyperTransport>,
+    /// Kept alive while the run lasts (its server is a task of the runtime).
+    pub sandbox: Option<RunningSandbox>,
+}
+
+impl Services {
+    /// SOAP calls made so far (for the summary line).
+    pub fn soap_calls(&self) -> usize {
+        self.transport.requests()
+    }
+}
+
+/// The sandbox settings for this configuration.
+pub fn sandbox_config(config: &Config) -> SandboxConfig {
+    SandboxConfig {
+        dir: config.sandbox_dir(),
+        username_soa: config.username_soa.clone(),
+        password_soa: config.password_soa.clone(),
+        username_gn6: config.username_gn6.clone(),
+        password_gn6: config.password_gn6.clone(),
+        domini: config.domini.clone(),
+        reopen_period_days: SANDBOX_REOPEN_DAYS,
+    }
+}
+
+/// Builds the adapters (must run inside a tokio runtime). Errors name the key.
+pub async fn connect(config: &Config) -> Result<Services, String> {
+    let (sandbox, gn6_url, persones_url) = match config.bus {
+        Bus::Sandbox => {
+            let sb = sandbox::start(sandbox_config(config), 0)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "key `bus`: cannot start the sandbox in {}: {e}",
+                        config.sandbox_dir().display()
+                    )
+                })?;
+            let (g, p) = (
+                config.endpoints.gn6.clone().unwrap_or_else(|| sb.gn6_url()),
+                config
+                    .endpoints
+                    .persones
+                    .clone()
+                    .unwrap_or_else(|| sb.persones_url()),
+            );
+            (Some(sb), g, p)
+        }
+        _ => (None, config.gn6_endpoint(), config.persones_endpoint()),
+    };
+    let transport = HyperTransport::new(&TransportConfig {
+        connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+        request_timeout: Duration::from_secs(config.request_timeout_secs),
+        ca_file: config.ca_file.clone(),
+    })
+    .map_err(|e| format!("key `ca_file`: {e}"))?;
+    let bus = BusCredentials {
+        username: config.username_soa.clone(),
+        password: config.password_soa.clone(),
+    };
+    let gn6 = Gn6Credentials {
+        username: config.username_gn6.clone(),
+        password: config.password_gn6.clone(),
+        domini: config.domini.clone(),
+    };
+    Ok(Services {
+        tickets: SoapTicketSystem::new(transport.clone(), gn6_url, bus.clone(), gn6),
+        identity: SoapIdentityDirectory::new(transport.clone(), persones_url, bus),
+        transport,
+        sandbox,
+    })
+}
+
+/// A current-thread tokio runtime (one mail, one connection: no threads needed).
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
