@@ -269,7 +269,6 @@ fn log_has_run_markers_and_summary_line() {
 }
 
 #[test]
-#[ignore = "needs mail branch"]
 fn log_names_sender_and_message_id() {
     let env = Env::new();
     let cfg = env.config(NO_BUS, "");
@@ -837,7 +836,11 @@ async fn no_password_in_log_stdout_stderr_or_report() {
     if !requests.is_empty() {
         // the secrets really were in play: the bus received the overriding ones
         assert!(sent.contains("Soa-FromEnv-9d9d"), "env password not used");
-        assert!(sent.contains("Gn6-FromFile-3c3c"), "file password not used");
+        // GN6 credentials only travel in GN6 bodies; with the bus down the run may stop
+        // at the identity lookup, before any GN6 call.
+        if requests.iter().any(|r| r.url.path().contains("gN6")) {
+            assert!(sent.contains("Gn6-FromFile-3c3c"), "file password not used");
+        }
     }
 }
 
@@ -971,7 +974,6 @@ fn soap_actions(requests: &[Request]) -> Vec<String> {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn new_mail_creates_ticket_success_exit_0() {
     let server = bus(person_bus()).await;
     let env = Env::new();
@@ -1000,7 +1002,6 @@ async fn new_mail_creates_ticket_success_exit_0() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn unknown_sender_without_nou_extern_is_reject_exit_2() {
     let server = bus(Bus {
         people: vec![],
@@ -1021,7 +1022,6 @@ async fn unknown_sender_without_nou_extern_is_reject_exit_2() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn bus_down_is_tempfail_exit_75() {
     let server = bus_down().await;
     let env = Env::new();
@@ -1037,7 +1037,6 @@ async fn bus_down_is_tempfail_exit_75() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn soap_fault_is_error_exit_1_and_exit_zero_when_reported() {
     let server = bus(Bus {
         fault: true,
@@ -1072,7 +1071,6 @@ async fn soap_fault_is_error_exit_1_and_exit_zero_when_reported() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn gn6_business_error_is_reject() {
     let server = bus(Bus {
         gn6_code: "-1",
@@ -1091,7 +1089,6 @@ async fn gn6_business_error_is_reject() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn dry_run_lists_alta_tiquet_and_sends_no_mutation() {
     let server = bus(person_bus()).await;
     let env = Env::new();
@@ -1125,7 +1122,6 @@ async fn dry_run_lists_alta_tiquet_and_sends_no_mutation() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn check_passes_against_a_live_bus() {
     let server = bus(person_bus()).await;
     let env = Env::new();
@@ -1143,7 +1139,6 @@ async fn check_passes_against_a_live_bus() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn lookup_user_via_persones_names_the_step() {
     let server = bus(person_bus()).await;
     let env = Env::new();
@@ -1177,7 +1172,6 @@ async fn lookup_user_via_persones_names_the_step() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn show_ticket_prints_fields() {
     let server = MockServer::start().await;
     let ticket = "<ax:llistaTiquets><ax:assumpte>Impressora</ax:assumpte><ax:codiTiquet>657421</ax:codiTiquet><ax:estat>TIQUET_STATUS_OBERT</ax:estat><ax:solicitant>nom.cognom</ax:solicitant></ax:llistaTiquets>";
@@ -1348,7 +1342,6 @@ fn sandbox_serve_prints_its_endpoints_and_answers() {
 }
 
 #[tokio::test]
-#[ignore = "needs soap branch"]
 async fn deadline_passed_is_tempfail() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
