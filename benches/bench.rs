@@ -161,7 +161,7 @@ fn automatic(i: usize) -> Vec<u8> {
     format!(
         "From: <nom.cognom@upc.edu>\r\nTo: <suport.unitat@upc.edu>\r\n\
          Date: Tue, 20 Oct 2015 11:01:05 +0200\r\nMessage-ID: <bench-auto-{i}@example.org>\r\n\
-         Auto-Submitted: auto-replied\r\nSubject: Fora de l'oficina {i}\r\n\r\nTornar\xc3\xa9 dilluns.\r\n"
+         Auto-Submitted: auto-replied\r\nSubject: Fora de l'oficina {i}\r\n\r\nTornaré dilluns.\r\n"
     )
     .into_bytes()
 }

@@ -227,7 +227,7 @@ pub struct Config {
 
     // Durable state (journal, quarantine) and limits.
     /// Folder of the delivery journal and other state; default
-    /// `$XDG_STATE_HOME/mailtoticket` or `~/.local/state/mailtoticket`.
+    /// `mailtoticket-state` beside the log file.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
     /// Folder where mails that could not be handled are kept; default `STATE_DIR/quarantine`.
@@ -560,16 +560,16 @@ impl Config {
         if let Some(d) = &self.state_dir {
             return d.clone();
         }
-        if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|x| !x.is_empty()) {
-            return PathBuf::from(x).join("mailtoticket");
-        }
-        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-            Some(h) => PathBuf::from(h).join(".local/state/mailtoticket"),
-            None => std::env::temp_dir().join("mailtoticket-state"),
-        }
+        // Beside the log, so that one folder holds what an admin needs to look at.
+        Path::new(&self.log_file)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("mailtoticket-state")
     }
 
-    /// Folder of the quarantined mails.
+    /// Folder of the quarantined mails (default: `quarantine` in the state folder).
     pub fn quarantine_dir(&self) -> PathBuf {
         self.quarantine_dir
             .clone()

@@ -19,7 +19,8 @@ use crate::domain::classify::{ClassifyOptions, Decision, classify};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::exit;
-use crate::ports::{MemoryJournal, SystemClock};
+use crate::adapters::journal::{DeliveryJournal, MailRun, mail_key};
+use crate::ports::{Clock, Journal, MemoryJournal, SystemClock};
 
 /// Writes the `X-Mailtoticket` line with the input's own line ending (CRLF when the
 /// first line of the input ends in CRLF), then the input untouched.
@@ -109,7 +110,7 @@ pub async fn handle(
             format!("és un informe d'errors d'un mailtoticket ({LOOP_HEADER})"),
         )
     } else {
-        match run_use_case(config, &mail, mode).await {
+        match run_use_case(config, &mail, raw, mode).await {
             Ok((d, calls, planned)) => {
                 soap_calls = calls;
                 plan = planned;
@@ -203,12 +204,40 @@ fn is_own_report(mail: &Mail, raw: &[u8]) -> bool {
 
 type UseCaseResult = Result<(app::Delivery, usize, Vec<PlannedCall>), (Status, String, usize)>;
 
-async fn run_use_case(config: &Config, mail: &Mail, mode: Mode) -> UseCaseResult {
+async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> UseCaseResult {
     let settings = Settings::from_config(config).map_err(|e| (Status::Error, e.0, 0))?;
+    // The journal's per-mail lock is taken before any SOAP work, so that a second
+    // process on the same mail waits here (or gives TEMPFAIL) instead of racing.
+    let durable = if mode.dry_run {
+        None
+    } else {
+        Some(open_journal_run(config, mail, raw)?)
+    };
+    if let Some(run) = &durable
+        && run.is_completed()
+    {
+        info!("Entrega duplicada: el mail {} ja es va tractar", run.key());
+        return Ok((
+            app::Delivery {
+                status: Status::Success,
+                filter: None,
+                ticket: None,
+                reason: "entrega duplicada: ja tractat abans (journal)".into(),
+                class: None,
+                requester: None,
+            },
+            0,
+            Vec::new(),
+        ));
+    }
     let services = wiring::connect(config)
         .await
         .map_err(|e| (Status::Error, e, 0))?;
-    let journal = MemoryJournal::default();
+    let memory = MemoryJournal::default();
+    let journal: &dyn Journal = match &durable {
+        Some(run) => run,
+        None => &memory,
+    };
     let deadline = Duration::from_secs(config.deadline_secs);
     let late = |s: &wiring::Services| {
         (
@@ -251,6 +280,29 @@ async fn run_use_case(config: &Config, mail: &Mail, mode: Mode) -> UseCaseResult
     .await
     .map_err(|_| late(&services))?;
     Ok((d, services.soap_calls(), Vec::new()))
+}
+
+/// Opens the durable journal and takes this mail's lock; prunes old records at most
+/// once a day. Any failure is a temporary one: without the journal a retry could
+/// duplicate a ticket, so the MTA keeps the mail.
+fn open_journal_run(
+    config: &Config,
+    mail: &Mail,
+    raw: &[u8],
+) -> Result<MailRun, (Status, String, usize)> {
+    let now = SystemClock.now();
+    let temp = |e: String| (Status::TempFail, e, 0);
+    let journal = DeliveryJournal::open(&config.state_dir())
+        .map_err(|e| temp(format!("no puc obrir el journal: {e}")))?;
+    match journal.prune_if_due(config.journal_retention_days, now) {
+        Ok(Some(n)) if n > 0 => info!("Journal: {n} registres antics esborrats"),
+        Ok(_) => {}
+        Err(e) => warn!("Journal: no he pogut esborrar registres antics: {e}"),
+    }
+    let key = mail_key(mail.message_id.as_deref(), raw);
+    journal
+        .begin(&key, now)
+        .map_err(|e| temp(format!("journal ({key}): {e}")))
 }
 
 fn write_plan(

@@ -2,7 +2,7 @@
 //! commands, over the configuration, the adapters and the use case.
 
 pub mod import_settings;
-mod journal_stub;
+mod journal_api;
 pub mod lookup;
 pub mod mda;
 pub mod wiring;
@@ -17,7 +17,6 @@ use crate::adapters::report::{SmtpReporter, SmtpSettings};
 use crate::config::{self, Bus, Config};
 use crate::ports::{IdentityDirectory, TicketSystem};
 // The journal helper's functions; replaced at merge by the real adapter.
-use journal_stub as journal_api;
 
 /// EX_USAGE of sysexits.h: the command line itself is wrong.
 pub const EX_USAGE: u8 = 64;

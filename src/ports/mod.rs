@@ -164,3 +164,15 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 }
+
+/// Lets a caller choose the journal at run time (`&dyn Journal`) and still call the
+/// generic use case.
+impl<J: Journal + ?Sized> Journal for &J {
+    fn done(&self, step: &Step) -> Option<String> {
+        (**self).done(step)
+    }
+
+    fn record(&self, step: &Step, value: &str) -> Result<(), PortError> {
+        (**self).record(step, value)
+    }
+}
