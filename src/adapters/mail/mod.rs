@@ -80,7 +80,7 @@ fn parse_inner(raw: &[u8], filters: &AttachmentFilters) -> Mail {
     };
     read_headers(&msg, raw, &mut mail);
     read_bodies(&msg, raw, &mut mail);
-    read_attachments(&mut msg, filters, &mut mail);
+    read_attachments(&mut msg, raw, filters, &mut mail);
     mail
 }
 
@@ -449,7 +449,35 @@ fn undo_double_utf8(text: &str) -> Option<String> {
 
 // ---------------------------------------------------------------- attachments
 
-fn read_attachments(msg: &mut Message<'_>, filters: &AttachmentFilters, mail: &mut Mail) {
+static RAW_NAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"(?i)\b(?:file)?name\s*=\s*(?:"([^"]*)"|([^;\s]+))"#).expect("static regex")
+});
+
+/// A file name written in undeclared 8-bit (usually Latin-1), which mail-parser decoded
+/// lossily: re-read the part's raw Content-Disposition / Content-Type.
+fn raw_8bit_name(part: &MessagePart<'_>, raw: &[u8]) -> Option<String> {
+    for wanted in [HeaderName::ContentDisposition, HeaderName::ContentType] {
+        let Some(h) = part.headers().iter().find(|h| h.name == wanted) else {
+            continue;
+        };
+        let text = bytes_to_string(raw_slice(raw, h.offset_start, h.offset_end)?);
+        if let Some(c) = RAW_NAME.captures(&text) {
+            let n = c.get(1).or_else(|| c.get(2))?.as_str();
+            let n = decode_header_value(n);
+            if !n.contains('\u{FFFD}') {
+                return Some(n);
+            }
+        }
+    }
+    None
+}
+
+fn read_attachments(
+    msg: &mut Message<'_>,
+    raw: &[u8],
+    filters: &AttachmentFilters,
+    mail: &mut Mail,
+) {
     let ids = std::mem::take(&mut msg.attachments);
     for id in ids {
         let Some(part) = msg.parts.get_mut(id as usize) else {
@@ -471,6 +499,13 @@ fn read_attachments(msg: &mut Message<'_>, filters: &AttachmentFilters, mail: &m
         let name = part
             .attachment_name()
             .map(|n| decode_header_value(n).replace(['\r', '\n'], ""))
+            .map(|n| {
+                if n.contains('\u{FFFD}') {
+                    raw_8bit_name(part, raw).unwrap_or(n)
+                } else {
+                    n
+                }
+            })
             .filter(|n| !n.trim().is_empty());
         let content_id = part
             .content_id()
@@ -723,5 +758,12 @@ mod tests {
         assert_eq!(m.attachments.len(), 1);
         assert_eq!(m.attachments[0].data.len(), data.len());
         assert!(m.attachments[0].data == data);
+    }
+
+    #[test]
+    fn undeclared_latin1_file_name() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nbody\n--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"pla\xe7a.pdf\"\n\n%PDF\n--b--\n";
+        let m = p(raw);
+        assert_eq!(m.attachments[0].name, "pla\u{e7}a.pdf");
     }
 }
