@@ -55,7 +55,7 @@ impl AttachmentFilters {
         }
         let digest = Md5::digest(data);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.per_hash.iter().any(|h| *h == hex)
+        self.per_hash.contains(&hex)
     }
 }
 
