@@ -138,7 +138,9 @@ pub fn sanitize(html: &str) -> String {
 }
 
 /// Sanitises and, when `full`, removes quotes (replies only), signatures, PGP blocks and
-/// runs of `<br>`. Does not touch `cid:` images (see the module docs).
+/// runs of `<br>`, each step kept only when text remains. The body wrapper (`html`,
+/// `head`, `body`) always goes with the sanitiser. Does not touch `cid:` images (see the
+/// module docs).
 pub fn clean(html: &str, full: bool, is_reply: bool) -> String {
     let mut out = sanitize(html);
     if !full {

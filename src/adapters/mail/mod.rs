@@ -273,10 +273,22 @@ fn decode_charset(charset: &str, bytes: &[u8]) -> String {
     if cs.eq_ignore_ascii_case("utf-8") || cs.eq_ignore_ascii_case("us-ascii") || cs.is_empty() {
         return bytes_to_string(bytes);
     }
+    if is_latin1_label(cs) {
+        return cp1252(bytes);
+    }
     match charset_decoder(cs.as_bytes()) {
         Some(dec) => dec(bytes),
         None => bytes_to_string(bytes),
     }
+}
+
+/// Latin-1 labels: mail labelled so is in practice Windows-1252 (Outlook's smart quotes,
+/// the euro sign), as browsers also assume.
+fn is_latin1_label(cs: &str) -> bool {
+    matches!(
+        cs.to_ascii_lowercase().as_str(),
+        "iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" | "l1" | "iso_8859-1" | "cp819"
+    )
 }
 
 /// One `=?charset?enc?text?=` at the start of `s`: (charset, decoded bytes, length used).
@@ -405,6 +417,12 @@ fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8]) -> Cow<'a, str> {
         {
             return Cow::Owned(cp1252(&bytes));
         }
+    }
+    if charset.as_deref().is_some_and(is_latin1_label)
+        && text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c))
+        && let Some(bytes) = transfer_decoded(part, raw)
+    {
+        return Cow::Owned(cp1252(&bytes));
     }
     if charset.is_none()
         && let Some(fixed) = undo_double_utf8(text)
@@ -765,5 +783,16 @@ mod tests {
         let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nbody\n--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"pla\xe7a.pdf\"\n\n%PDF\n--b--\n";
         let m = p(raw);
         assert_eq!(m.attachments[0].name, "pla\u{e7}a.pdf");
+    }
+
+    #[test]
+    fn latin1_label_read_as_windows_1252() {
+        let m = p(b"Subject: =?iso-8859-1?Q?=93hola=94?=\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n=93cometes=94 i 5 =80\n");
+        assert_eq!(m.subject, "\u{201c}hola\u{201d}");
+        assert!(
+            m.body_text.contains("\u{201c}cometes\u{201d} i 5 \u{20ac}"),
+            "{}",
+            m.body_text
+        );
     }
 }
