@@ -1,7 +1,8 @@
 //! Domain: whether to process a mail at all (BEHAVIOUR §2) — sender lists, then detection
 //! of machine-generated mail with RFC 3834 semantics, each rule named for the log.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use regex::Regex;
 
@@ -87,6 +88,20 @@ impl ClassifyOptions {
     }
 }
 
+/// Compiled list regexes, memoised: the lists are fixed for the life of the process, and
+/// compiling them for every mail would dominate the classification time.
+fn compiled(item: &str) -> Option<Regex> {
+    static CACHE: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let Ok(mut cache) = CACHE.lock() else {
+        return Regex::new(&format!("(?i){item}")).ok();
+    };
+    cache
+        .entry(item.to_string())
+        .or_insert_with(|| Regex::new(&format!("(?i){item}")).ok())
+        .clone()
+}
+
 /// Whether `sender` (already lower-cased) matches a list item.
 pub fn list_item_matches(item: &str, sender: &str) -> bool {
     let item = item.trim();
@@ -94,7 +109,7 @@ pub fn list_item_matches(item: &str, sender: &str) -> bool {
         return false;
     }
     if item.starts_with('^') {
-        Regex::new(&format!("(?i){item}")).is_ok_and(|r| r.is_match(sender))
+        compiled(item).is_some_and(|r| r.is_match(sender))
     } else {
         item.eq_ignore_ascii_case(sender)
     }

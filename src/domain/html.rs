@@ -138,7 +138,9 @@ pub fn sanitize(html: &str) -> String {
 }
 
 /// Sanitises and, when `full`, removes quotes (replies only), signatures, PGP blocks and
-/// runs of `<br>`. Does not touch `cid:` images (see the module docs).
+/// runs of `<br>`, each step kept only when text remains. The body wrapper (`html`,
+/// `head`, `body`) always goes with the sanitiser. Does not touch `cid:` images (see the
+/// module docs).
 pub fn clean(html: &str, full: bool, is_reply: bool) -> String {
     let mut out = sanitize(html);
     if !full {
@@ -161,10 +163,61 @@ pub fn clean(html: &str, full: bool, is_reply: bool) -> String {
     apply(&mut out, remove_pgp);
     apply(&mut out, collapse_br);
     if restructured {
-        // Cutting at a line may leave open elements; re-parsing rebalances them.
-        out = SANITIZER.clean(&out).to_string();
+        // Cutting at a line may leave elements open.
+        close_open_tags(&mut out);
     }
     trim_breaks(&out).to_string()
+}
+
+/// Tags that end a visual line.
+const LINE_TAGS: &[&str] = &[
+    "br",
+    "p",
+    "div",
+    "pre",
+    "blockquote",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "hr",
+];
+
+const VOID: &[&str] = &["br", "hr", "img"];
+
+/// Appends the closing tags of elements left open (sanitised HTML: only allow-listed,
+/// lower-case tags, so a simple stack suffices).
+fn close_open_tags(html: &mut String) {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = html.as_str();
+    while let Some(lt) = rest.find('<') {
+        rest = &rest[lt + 1..];
+        let Some(gt) = rest.find('>') else { break };
+        let tag = &rest[..gt];
+        rest = &rest[gt + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            let name = name.trim();
+            if let Some(pos) = stack.iter().rposition(|t| t == name) {
+                stack.truncate(pos);
+            }
+        } else {
+            let name: String = tag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            if !name.is_empty() && !VOID.contains(&name.as_str()) && !tag.ends_with('/') {
+                stack.push(name);
+            }
+        }
+    }
+    for name in stack.iter().rev() {
+        html.push_str("</");
+        html.push_str(name);
+        html.push('>');
+    }
 }
 
 /// Leading and trailing line breaks and whitespace, left over by the removed parts.
@@ -233,8 +286,8 @@ fn elements(html: &str, tag: &str, pred: impl Fn(&str) -> bool) -> Vec<(usize, u
             break;
         };
         let open_tag = &html[start..start + gt + 1];
-        let end = match_close(html, start + gt + 1, &open, &close);
         if pred(open_tag) {
+            let end = match_close(html, start + gt + 1, &open, &close);
             found.push((start, end));
             pos = end;
         } else {
@@ -308,6 +361,9 @@ pub fn remove_cited_blockquote(html: &str) -> Option<String> {
 
 /// Gmail's quote container (`<div class="gmail_quote">`, also on a blockquote).
 pub fn remove_gmail_quote(html: &str) -> Option<String> {
+    if !html.contains("gmail_quote") {
+        return None;
+    }
     let mut ranges = elements(html, "div", |t| {
         has_class(t, "gmail_quote") || has_class(t, "gmail_quote_container")
     });
@@ -319,6 +375,9 @@ pub fn remove_gmail_quote(html: &str) -> Option<String> {
 
 /// Android mail clients' quote div (`<div class="quote">`).
 pub fn remove_android_quote(html: &str) -> Option<String> {
+    if !html.contains("quote") {
+        return None;
+    }
     let ranges = elements(html, "div", |t| has_class(t, "quote"));
     (!ranges.is_empty()).then(|| cut(html, &ranges))
 }
@@ -327,6 +386,9 @@ pub fn remove_android_quote(html: &str) -> Option<String> {
 /// last line is the attribution: text typed above it inside the div (it happens when
 /// the user writes at the very top) is kept.
 pub fn remove_moz_cite_prefix(html: &str) -> Option<String> {
+    if !html.contains("moz-cite-prefix") {
+        return None;
+    }
     let ranges = elements(html, "div", |t| has_class(t, "moz-cite-prefix"));
     if ranges.is_empty() {
         return None;
@@ -357,14 +419,30 @@ pub fn remove_moz_cite_prefix(html: &str) -> Option<String> {
     Some(out)
 }
 
+/// The line without leading tags and whitespace.
+fn skip_leading_tags(mut line: &str) -> &str {
+    loop {
+        line = line.trim_start();
+        match line
+            .strip_prefix('<')
+            .and_then(|r| r.find('>').map(|i| &r[i + 1..]))
+        {
+            Some(rest) => line = rest,
+            None => return line,
+        }
+    }
+}
+
 fn line_is_quoted(line: &str) -> bool {
-    let t = TAGS.replace_all(line, "");
-    let t = t.trim_start();
+    let t = skip_leading_tags(line);
     t.starts_with("&gt;") || t.starts_with('>')
 }
 
 /// A single run of lines starting with `>` (a plain-text reply's quote).
 pub fn remove_gt_quote_run(html: &str) -> Option<String> {
+    if !html.contains("&gt;") {
+        return None;
+    }
     let lines: Vec<&str> = html.split('\n').collect();
     let mut runs = Vec::new();
     let mut i = 0;
@@ -396,6 +474,9 @@ pub fn remove_gt_quote_run(html: &str) -> Option<String> {
 }
 
 fn is_dash_signature_line(line: &str) -> bool {
+    if !line.contains("--") {
+        return false;
+    }
     let t = TAGS.replace_all(line, "");
     let t = t.trim_end_matches(['\r', '\n']);
     t == "-- " || t == "--&nbsp;" || t == "--\u{a0}"
@@ -403,13 +484,23 @@ fn is_dash_signature_line(line: &str) -> bool {
 
 /// A single `-- ` line and everything after it.
 pub fn remove_dash_signature(html: &str) -> Option<String> {
-    // Lines are split on newlines and on <br>, keeping the separators.
+    if !html.contains("--") {
+        return None;
+    }
+    // Lines end at newlines, <br> and block boundaries.
     let mut starts = vec![0usize];
     for (i, _) in html.match_indices('\n') {
         starts.push(i + 1);
     }
-    for (i, m) in html.match_indices("<br>") {
-        starts.push(i + m.len());
+    for m in TAGS.find_iter(html) {
+        let name: String = m.as_str()[1..]
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if LINE_TAGS.contains(&name.as_str()) {
+            starts.push(m.end());
+        }
     }
     starts.sort_unstable();
     starts.dedup();
@@ -429,6 +520,9 @@ pub fn remove_dash_signature(html: &str) -> Option<String> {
 /// The last Thunderbird (`moz-signature`, a div or a pre) or Gmail (`gmail_signature`)
 /// signature block.
 pub fn remove_signature_block(html: &str) -> Option<String> {
+    if !html.contains("signature") {
+        return None;
+    }
     let is_sig = |t: &str| has_class(t, "moz-signature") || has_class(t, "gmail_signature");
     let mut ranges = elements(html, "div", is_sig);
     ranges.extend(elements(html, "pre", is_sig));
@@ -594,5 +688,21 @@ mod tests {
         assert!(r.contains("fileId=1"));
         // Only an image: nothing would remain, keep it.
         assert!(remove_cid_images(r#"<img src="cid:a">"#).contains("cid:a"));
+    }
+
+    #[test]
+    fn truncated_signature_leaves_balanced_html() {
+        let h = "<div><p>Hola</p><p>-- <br>Joan<br>UPC</p><p>more</p></div>";
+        let out = clean(h, true, false);
+        assert_eq!(out, "<div><p>Hola</p><p></p></div>");
+    }
+
+    #[test]
+    fn moz_cite_prefix_keeps_text_typed_inside_it() {
+        let h = r#"<div class="moz-cite-prefix">xxxx<br><br>El dia X va escriure:<br></div><blockquote type="cite">old</blockquote>"#;
+        let out = clean(h, true, true);
+        assert!(out.contains("xxxx"), "{out}");
+        assert!(!out.contains("escriure"), "{out}");
+        assert!(!out.contains("old"), "{out}");
     }
 }

@@ -55,7 +55,7 @@ impl AttachmentFilters {
         }
         let digest = Md5::digest(data);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.per_hash.iter().any(|h| *h == hex)
+        self.per_hash.contains(&hex)
     }
 }
 
@@ -80,7 +80,7 @@ fn parse_inner(raw: &[u8], filters: &AttachmentFilters) -> Mail {
     };
     read_headers(&msg, raw, &mut mail);
     read_bodies(&msg, raw, &mut mail);
-    read_attachments(&mut msg, filters, &mut mail);
+    read_attachments(&mut msg, raw, filters, &mut mail);
     mail
 }
 
@@ -273,10 +273,22 @@ fn decode_charset(charset: &str, bytes: &[u8]) -> String {
     if cs.eq_ignore_ascii_case("utf-8") || cs.eq_ignore_ascii_case("us-ascii") || cs.is_empty() {
         return bytes_to_string(bytes);
     }
+    if is_latin1_label(cs) {
+        return cp1252(bytes);
+    }
     match charset_decoder(cs.as_bytes()) {
         Some(dec) => dec(bytes),
         None => bytes_to_string(bytes),
     }
+}
+
+/// Latin-1 labels: mail labelled so is in practice Windows-1252 (Outlook's smart quotes,
+/// the euro sign), as browsers also assume.
+fn is_latin1_label(cs: &str) -> bool {
+    matches!(
+        cs.to_ascii_lowercase().as_str(),
+        "iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" | "l1" | "iso_8859-1" | "cp819"
+    )
 }
 
 /// One `=?charset?enc?text?=` at the start of `s`: (charset, decoded bytes, length used).
@@ -406,6 +418,12 @@ fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8]) -> Cow<'a, str> {
             return Cow::Owned(cp1252(&bytes));
         }
     }
+    if charset.as_deref().is_some_and(is_latin1_label)
+        && text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c))
+        && let Some(bytes) = transfer_decoded(part, raw)
+    {
+        return Cow::Owned(cp1252(&bytes));
+    }
     if charset.is_none()
         && let Some(fixed) = undo_double_utf8(text)
     {
@@ -449,7 +467,35 @@ fn undo_double_utf8(text: &str) -> Option<String> {
 
 // ---------------------------------------------------------------- attachments
 
-fn read_attachments(msg: &mut Message<'_>, filters: &AttachmentFilters, mail: &mut Mail) {
+static RAW_NAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"(?i)\b(?:file)?name\s*=\s*(?:"([^"]*)"|([^;\s]+))"#).expect("static regex")
+});
+
+/// A file name written in undeclared 8-bit (usually Latin-1), which mail-parser decoded
+/// lossily: re-read the part's raw Content-Disposition / Content-Type.
+fn raw_8bit_name(part: &MessagePart<'_>, raw: &[u8]) -> Option<String> {
+    for wanted in [HeaderName::ContentDisposition, HeaderName::ContentType] {
+        let Some(h) = part.headers().iter().find(|h| h.name == wanted) else {
+            continue;
+        };
+        let text = bytes_to_string(raw_slice(raw, h.offset_start, h.offset_end)?);
+        if let Some(c) = RAW_NAME.captures(&text) {
+            let n = c.get(1).or_else(|| c.get(2))?.as_str();
+            let n = decode_header_value(n);
+            if !n.contains('\u{FFFD}') {
+                return Some(n);
+            }
+        }
+    }
+    None
+}
+
+fn read_attachments(
+    msg: &mut Message<'_>,
+    raw: &[u8],
+    filters: &AttachmentFilters,
+    mail: &mut Mail,
+) {
     let ids = std::mem::take(&mut msg.attachments);
     for id in ids {
         let Some(part) = msg.parts.get_mut(id as usize) else {
@@ -471,6 +517,13 @@ fn read_attachments(msg: &mut Message<'_>, filters: &AttachmentFilters, mail: &m
         let name = part
             .attachment_name()
             .map(|n| decode_header_value(n).replace(['\r', '\n'], ""))
+            .map(|n| {
+                if n.contains('\u{FFFD}') {
+                    raw_8bit_name(part, raw).unwrap_or(n)
+                } else {
+                    n
+                }
+            })
             .filter(|n| !n.trim().is_empty());
         let content_id = part
             .content_id()
@@ -723,5 +776,23 @@ mod tests {
         assert_eq!(m.attachments.len(), 1);
         assert_eq!(m.attachments[0].data.len(), data.len());
         assert!(m.attachments[0].data == data);
+    }
+
+    #[test]
+    fn undeclared_latin1_file_name() {
+        let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nbody\n--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"pla\xe7a.pdf\"\n\n%PDF\n--b--\n";
+        let m = p(raw);
+        assert_eq!(m.attachments[0].name, "pla\u{e7}a.pdf");
+    }
+
+    #[test]
+    fn latin1_label_read_as_windows_1252() {
+        let m = p(b"Subject: =?iso-8859-1?Q?=93hola=94?=\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n=93cometes=94 i 5 =80\n");
+        assert_eq!(m.subject, "\u{201c}hola\u{201d}");
+        assert!(
+            m.body_text.contains("\u{201c}cometes\u{201d} i 5 \u{20ac}"),
+            "{}",
+            m.body_text
+        );
     }
 }
