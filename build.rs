@@ -233,7 +233,8 @@ fn xsd_bindings(schemas: &[PathBuf], elements: &[(String, String)]) -> Result<St
 }
 
 // ---------------------------------------------------------------------------------------
-// A minimal namespace-aware DOM of the WSDL.
+// A minimal namespace-aware DOM of the WSDL, for the operation table (xsd-parser does not
+// read messages, portType or binding).
 
 #[derive(Debug, Clone)]
 struct Node {

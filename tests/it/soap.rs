@@ -838,23 +838,24 @@ async fn trace_log_has_the_bodies_without_passwords() {
     assert!(!text.contains("BUS_PASSWORD"), "{text}");
 }
 
-#[tokio::test]
-async fn reader_accepts_any_order_unknown_children_and_nil() {
-    let server = MockServer::start().await;
-    let body = r#"<?xml version="1.0"?>
+/// An AltaTiquet answer whose `return` has these children, with the namespace prefixes
+/// declared on the Envelope only and an unknown SOAP header.
+fn alta_tiquet_answer(children: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?>
 <e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:s="http://service.psi.upcnet" xmlns:d="http://data.psi.upcnet/xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
   <e:Header><x:Trace xmlns:x="urn:x">1</x:Trace></e:Header>
   <e:Body>
     <s:AltaTiquetResponse>
-      <s:return xsi:type="d:ResultatAltaTiquet">
-        <d:descripcioError xsi:nil="true"/>
-        <d:novetat>ignored</d:novetat>
-        <d:codiTiquet>777</d:codiTiquet>
-        <d:codiRetorn>1</d:codiRetorn>
-      </s:return>
+      <s:return xsi:type="d:ResultatAltaTiquet">{children}</s:return>
     </s:AltaTiquetResponse>
   </e:Body>
-</e:Envelope>"#;
+</e:Envelope>"#
+    )
+}
+
+async fn create_ticket_answered_with(body: String) -> Result<String, PortError> {
+    let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/xml"))
         .mount(&server)
@@ -865,8 +866,43 @@ async fn reader_accepts_any_order_unknown_children_and_nil() {
         bus(),
         gn6_creds(),
     );
+    gn6.create_ticket(&new_ticket()).await
+}
+
+/// What the xsd-parser generated readers accept (wsdl/README.md, "Reading responses"):
+/// `xsi:nil` like a missing element, `xsi:type`, envelope-level prefixes and unknown SOAP
+/// headers; but children must come in WSDL order, and an element the WSDL does not define
+/// makes the answer unreadable (a permanent error, never a silently wrong value).
+#[tokio::test]
+async fn reader_treats_nil_as_missing_but_needs_wsdl_order_and_known_children() {
+    let nil_and_missing = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>\
+                           <d:descripcioError xsi:nil=\"true\"/>";
     assert_eq!(
-        gn6.create_ticket(&new_ticket()).await,
+        create_ticket_answered_with(alta_tiquet_answer(nil_and_missing)).await,
         Ok("777".to_string())
     );
+    let missing = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>";
+    assert_eq!(
+        create_ticket_answered_with(alta_tiquet_answer(missing)).await,
+        Ok("777".to_string())
+    );
+    // A nil codiTiquet reads as an empty one.
+    let nil_code = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet xsi:nil=\"true\"/>";
+    assert!(matches!(
+        create_ticket_answered_with(alta_tiquet_answer(nil_code)).await,
+        Err(PortError::Permanent(m)) if m.contains("sense codiTiquet")
+    ));
+    let out_of_order = "<d:descripcioError xsi:nil=\"true\"/><d:codiTiquet>777</d:codiTiquet>\
+                        <d:codiRetorn>1</d:codiRetorn>";
+    let unknown_in_between = "<d:codiRetorn>1</d:codiRetorn><d:novetat>x</d:novetat>\
+                              <d:codiTiquet>777</d:codiTiquet>";
+    let unknown_at_the_end = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>\
+                              <d:novetat>x</d:novetat>";
+    for children in [out_of_order, unknown_in_between, unknown_at_the_end] {
+        let got = create_ticket_answered_with(alta_tiquet_answer(children)).await;
+        assert!(
+            matches!(&got, Err(PortError::Permanent(m)) if m.contains("resposta no vàlida")),
+            "{children}: {got:?}"
+        );
+    }
 }
