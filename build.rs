@@ -1,32 +1,36 @@
 //! Build script: generates the typed SOAP bindings from the vendored WSDLs in `wsdl/`.
 //!
-//! For each WSDL it reads the `wsdl:types` schemas (document/literal wrapped, only
-//! sequences of simple elements and named complex types, which is all these services use),
-//! and writes into `OUT_DIR/soap_bindings.rs`:
-//! - one struct per top-level element with an anonymous type and per named complex type,
-//!   with an XML writer (every child always written, in schema order) and a tolerant reader
-//!   (matches children by namespace URI + local name, any order, ignores unknown ones,
-//!   treats `xsi:nil` like absence);
-//! - the operation table from the WSDL binding: one `Operation` const per operation
-//!   (soapAction, request and response element) and a marker type implementing
-//!   `SoapOperation` that ties the request and response structs together.
+//! xsd-parser reads XML Schema, not WSDL, so for each WSDL this script
+//! - copies every `xs:schema` out of `wsdl:types` into `OUT_DIR/xsd/<wsdl>-<n>.xsd`, adding
+//!   the `xmlns:*` declarations of `wsdl:definitions` the schema relies on, and a
+//!   `schemaLocation` to every `xs:import` of a sibling schema (a bare import between two
+//!   schemas of one WSDL does not resolve in xsd-parser);
+//! - runs xsd-parser over those files (quick-xml serializers and deserializers, restricted to
+//!   the request and response elements of the binding's operations) into one Rust module;
+//! - reads the portType/binding/messages (which xsd-parser ignores) and emits the operation
+//!   table: one `Operation` const per operation (soapAction, request and response element)
+//!   and a marker type implementing `SoapOperation` that ties the generated request and
+//!   response types together.
 //!
-//! Why not xsd-parser: the wire contract (WIRE.md) needs readers that accept any child
-//! order, skip unknown children and read `xsi:nil` as absent, and writers that always emit
-//! every child (empty, never nil). A small generator over the few schema constructs these
-//! WSDLs use (sequence/all of elements, named complex types, complexContent extension,
-//! xs:string/xs:boolean) guarantees that directly, needs no custom envelope reader, and adds
-//! no build dependency. Unsupported constructs make the build fail with a clear message.
-//! No network, no rustfmt: the output only has to compile.
+//! Everything goes to `OUT_DIR/soap_bindings.rs`. No network, no rustfmt: the output only
+//! has to compile.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use quick_xml::events::Event;
-use quick_xml::reader::Reader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::{NsReader, Reader};
+use quick_xml::writer::Writer;
+use xsd_parser::Config;
+use xsd_parser::config::{
+    GeneratorFlags, IdentQuadruple, InterpreterFlags, NamespaceIdent, OptimizerFlags, ParserFlags,
+    RendererFlags, Resolver, Schema,
+};
+use xsd_parser::models::IdentType;
 
 const XS_NS: &str = "http://www.w3.org/2001/XMLSchema";
 const WSDL_NS: &str = "http://schemas.xmlsoap.org/wsdl/";
@@ -47,7 +51,7 @@ fn main() {
     for (file, module) in WSDLS {
         let path = manifest.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
-        match generate(&path, module) {
+        match generate(&path, module, &out_dir) {
             Ok(c) => code.push_str(&c),
             Err(e) => panic!("{}: {e}", path.display()),
         }
@@ -56,7 +60,181 @@ fn main() {
 }
 
 // ---------------------------------------------------------------------------------------
-// A minimal namespace-aware DOM of the WSDL.
+// WSDL → XSD files.
+
+/// Copies the schemas of `wsdl:types` to `OUT_DIR/xsd/<stem>-<n>.xsd`; returns their paths.
+fn extract_schemas(text: &str, stem: &str, out_dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let xml_err = |e: &dyn std::fmt::Display| format!("XML error: {e}");
+    // Pass 1: the definitions' namespace declarations and each schema's targetNamespace.
+    let mut reader = NsReader::from_str(text);
+    let mut defs_xmlns: Vec<(String, String)> = Vec::new();
+    let mut tns_list: Vec<String> = Vec::new();
+    let mut depth = 0usize;
+    loop {
+        let (res, ev) = reader.read_resolved_event().map_err(|e| xml_err(&e))?;
+        match ev {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let ns = ns_of(&res);
+                let local = s.local_name();
+                if depth == 0 && ns == WSDL_NS && local.as_ref() == b"definitions" {
+                    for a in s.attributes() {
+                        let a = a.map_err(|e| xml_err(&e))?;
+                        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+                        if key == "xmlns" || key.starts_with("xmlns:") {
+                            let v = unescape_attr(&a.value)?;
+                            defs_xmlns.push((key, v));
+                        }
+                    }
+                }
+                if depth == 2 && ns == XS_NS && local.as_ref() == b"schema" {
+                    tns_list.push(attr(s, "targetNamespace")?.unwrap_or_default());
+                }
+                if matches!(ev, Event::Start(_)) {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if tns_list.is_empty() {
+        return Err("no xs:schema in wsdl:types".into());
+    }
+    let file_of = |i: usize| format!("{stem}-{}.xsd", i + 1);
+    let dir = out_dir.join("xsd");
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+
+    // Pass 2: copy each schema's events, completing its start tag and its imports.
+    let mut reader = NsReader::from_str(text);
+    let mut depth = 0usize;
+    let mut index = 0usize;
+    let mut paths = Vec::new();
+    loop {
+        let (res, ev) = reader.read_resolved_event().map_err(|e| xml_err(&e))?;
+        match ev {
+            Event::Start(ref s)
+                if depth == 2 && ns_of(&res) == XS_NS && s.local_name().as_ref() == b"schema" =>
+            {
+                let mut w = Writer::new(Vec::new());
+                let mut start = s.to_owned();
+                for (key, value) in &defs_xmlns {
+                    if s.try_get_attribute(key.as_str())
+                        .map_err(|e| xml_err(&e))?
+                        .is_none()
+                    {
+                        start.push_attribute((key.as_str(), value.as_str()));
+                    }
+                }
+                w.write_event(Event::Start(start))
+                    .map_err(|e| xml_err(&e))?;
+                let mut inner = 1usize;
+                while inner > 0 {
+                    let (res, ev) = reader.read_resolved_event().map_err(|e| xml_err(&e))?;
+                    let ev = match ev {
+                        Event::Start(_) => {
+                            inner += 1;
+                            ev
+                        }
+                        Event::End(_) => {
+                            inner -= 1;
+                            ev
+                        }
+                        Event::Empty(ref e)
+                            if ns_of(&res) == XS_NS && e.local_name().as_ref() == b"import" =>
+                        {
+                            Event::Empty(with_location(e, &tns_list, &file_of)?)
+                        }
+                        Event::Eof => return Err("unterminated xs:schema".into()),
+                        ev => ev,
+                    };
+                    w.write_event(ev).map_err(|e| xml_err(&e))?;
+                }
+                let path = dir.join(file_of(index));
+                let mut bytes = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n".to_vec();
+                bytes.extend(w.into_inner());
+                fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+                paths.push(path);
+                index += 1;
+            }
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(paths)
+}
+
+/// An `xs:import` of a sibling schema, with `schemaLocation` pointing at its file.
+fn with_location(
+    e: &BytesStart,
+    tns_list: &[String],
+    file_of: &dyn Fn(usize) -> String,
+) -> Result<BytesStart<'static>, String> {
+    let mut out = e.to_owned();
+    if attr(e, "schemaLocation")?.is_some() {
+        return Ok(out);
+    }
+    let ns = attr(e, "namespace")?.unwrap_or_default();
+    let i = tns_list
+        .iter()
+        .position(|t| *t == ns)
+        .ok_or_else(|| format!("xs:import of '{ns}', which no schema of wsdl:types defines"))?;
+    out.push_attribute(("schemaLocation", file_of(i).as_str()));
+    Ok(out)
+}
+
+fn attr(e: &BytesStart, name: &str) -> Result<Option<String>, String> {
+    match e.try_get_attribute(name).map_err(|e| e.to_string())? {
+        Some(a) => Ok(Some(unescape_attr(&a.value)?)),
+        None => Ok(None),
+    }
+}
+
+fn unescape_attr(raw: &[u8]) -> Result<String, String> {
+    let text = std::str::from_utf8(raw).map_err(|e| e.to_string())?;
+    Ok(quick_xml::escape::unescape(text)
+        .map_err(|e| e.to_string())?
+        .into_owned())
+}
+
+fn ns_of(r: &ResolveResult) -> String {
+    match r {
+        ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
+        _ => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// xsd-parser.
+
+/// The Rust code xsd-parser generates for the operations' elements of one WSDL.
+fn xsd_bindings(schemas: &[PathBuf], elements: &[(String, String)]) -> Result<String, String> {
+    let mut config = Config::default();
+    config.parser.resolver = vec![Resolver::File];
+    config.parser.flags = ParserFlags::all();
+    config.parser.schemas = schemas.iter().cloned().map(Schema::File).collect();
+    // xs:integer would need num::BigInt; these services only use strings and booleans.
+    config.interpreter.flags = InterpreterFlags::all() - InterpreterFlags::WITH_NUM_BIG_INT;
+    config.optimizer.flags = OptimizerFlags::all() - OptimizerFlags::REMOVE_DUPLICATES;
+    config.generator.flags =
+        GeneratorFlags::FLATTEN_CONTENT | GeneratorFlags::NILLABLE_TYPE_SUPPORT;
+    config.renderer.flags = RendererFlags::RENDER_DOCS;
+    let config = config
+        .with_quick_xml()
+        .with_derive(["Debug", "Clone", "Default", "PartialEq", "Eq"])
+        .with_generate(elements.iter().map(|(ns, name)| {
+            IdentQuadruple::new(name.clone(), IdentType::Element)
+                .with_ns(NamespaceIdent::namespace(ns.as_bytes().to_vec()))
+        }));
+    let code = xsd_parser::generate(config).map_err(|e| format!("xsd-parser: {e}"))?;
+    Ok(code.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// A minimal namespace-aware DOM of the WSDL, for the operation table (xsd-parser does not
+// read messages, portType or binding).
 
 #[derive(Debug, Clone)]
 struct Node {
@@ -171,268 +349,6 @@ fn parse_dom(text: &str) -> Result<Node, String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Schema model.
-
-#[derive(Debug, Clone)]
-enum Kind {
-    Str,
-    Bool,
-    Complex(String),
-}
-
-#[derive(Debug, Clone)]
-struct Field {
-    xml_name: String,
-    rust_name: String,
-    /// Namespace of the child element ("" when unqualified).
-    ns: String,
-    kind: Kind,
-    many: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Struct {
-    rust_name: String,
-    /// Where the struct comes from, for its doc comment.
-    origin: String,
-    fields: Vec<Field>,
-    /// Set when the struct is the type of a top-level element: (namespace, name).
-    element: Option<(String, String)>,
-}
-
-struct Schema<'a> {
-    node: &'a Node,
-    tns: String,
-    qualified: bool,
-}
-
-struct Model {
-    structs: Vec<Struct>,
-    /// (namespace, top-level element name) → Rust struct name.
-    elements: BTreeMap<(String, String), String>,
-}
-
-fn camel(name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = true;
-    for ch in name.chars() {
-        if ch == '_' || ch == '-' || ch == '.' {
-            upper = true;
-            continue;
-        }
-        if upper {
-            out.extend(ch.to_uppercase());
-            upper = false;
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-fn snake(name: &str) -> String {
-    let mut out = String::new();
-    let mut prev_lower = false;
-    for ch in name.chars() {
-        if ch.is_uppercase() {
-            if prev_lower {
-                out.push('_');
-            }
-            out.extend(ch.to_lowercase());
-            prev_lower = false;
-        } else if ch == '-' || ch == '.' {
-            out.push('_');
-            prev_lower = false;
-        } else {
-            out.push(ch);
-            prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
-        }
-    }
-    const KEYWORDS: &[&str] = &[
-        "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn",
-        "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref",
-        "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
-        "where", "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final",
-        "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
-    ];
-    if KEYWORDS.contains(&out.as_str()) {
-        out.push('_');
-    }
-    out
-}
-
-fn upper_snake(name: &str) -> String {
-    snake(name).trim_end_matches('_').to_uppercase()
-}
-
-fn build_model(defs: &Node) -> Result<Model, String> {
-    let types = defs.elem(WSDL_NS, "types").ok_or("no wsdl:types section")?;
-    let schemas: Vec<Schema> = types
-        .elems(XS_NS, "schema")
-        .map(|node| Schema {
-            node,
-            tns: node.attr("targetNamespace").unwrap_or_default().to_string(),
-            qualified: node.attr("elementFormDefault") == Some("qualified"),
-        })
-        .collect();
-
-    // Pass 1: names of every named complex type and of every anonymous element type.
-    let mut type_names: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut used: BTreeMap<String, String> = BTreeMap::new();
-    let mut claim = |rust: String, what: String| -> Result<String, String> {
-        if let Some(prev) = used.insert(rust.clone(), what.clone()) {
-            return Err(format!("Rust name {rust} used by both {prev} and {what}"));
-        }
-        Ok(rust)
-    };
-    for s in &schemas {
-        for ct in s.node.elems(XS_NS, "complexType") {
-            let name = ct.attr("name").ok_or("complexType without name")?;
-            let rust = claim(camel(name), format!("type {{{}}}{name}", s.tns))?;
-            type_names.insert((s.tns.clone(), name.to_string()), rust);
-        }
-    }
-    let mut elements = BTreeMap::new();
-    let mut anon_elements = Vec::new();
-    for s in &schemas {
-        for el in s.node.elems(XS_NS, "element") {
-            let name = el.attr("name").ok_or("top-level element without name")?;
-            let key = (s.tns.clone(), name.to_string());
-            if let Some(t) = el.attr("type") {
-                let tq = el.resolve_qname(t)?;
-                let rust = type_names
-                    .get(&tq)
-                    .ok_or_else(|| format!("element {name}: unknown type {t}"))?;
-                elements.insert(key, rust.clone());
-            } else if let Some(ct) = el.elem(XS_NS, "complexType") {
-                let rust = claim(camel(name), format!("element {{{}}}{name}", s.tns))?;
-                elements.insert(key.clone(), rust.clone());
-                anon_elements.push((s, ct, rust, name.to_string()));
-            } else {
-                return Err(format!(
-                    "element {name}: only complex element types are supported"
-                ));
-            }
-        }
-    }
-
-    // Pass 2: fields.
-    let mut structs = Vec::new();
-    for s in &schemas {
-        for ct in s.node.elems(XS_NS, "complexType") {
-            let name = ct.attr("name").unwrap_or_default();
-            let rust = type_names[&(s.tns.clone(), name.to_string())].clone();
-            structs.push(Struct {
-                rust_name: rust,
-                origin: format!("complex type `{name}` of `{}`", s.tns),
-                fields: fields_of(ct, s, &schemas, &type_names)?,
-                element: None,
-            });
-        }
-    }
-    for (s, ct, rust, name) in anon_elements {
-        structs.push(Struct {
-            rust_name: rust,
-            origin: format!("element `{name}` of `{}`", s.tns),
-            fields: fields_of(ct, s, &schemas, &type_names)?,
-            element: None,
-        });
-    }
-    for ((ns, name), rust) in &elements {
-        let st = structs
-            .iter_mut()
-            .find(|st| &st.rust_name == rust)
-            .ok_or("internal: element struct missing")?;
-        if st.element.is_some() {
-            return Err(format!("type {rust} is used by two top-level elements"));
-        }
-        st.element = Some((ns.clone(), name.clone()));
-    }
-    Ok(Model { structs, elements })
-}
-
-fn fields_of(
-    ct: &Node,
-    schema: &Schema,
-    schemas: &[Schema],
-    type_names: &BTreeMap<(String, String), String>,
-) -> Result<Vec<Field>, String> {
-    let mut fields = Vec::new();
-    let mut body = ct;
-    if let Some(cc) = ct.elem(XS_NS, "complexContent") {
-        let ext = cc
-            .elem(XS_NS, "extension")
-            .ok_or("complexContent without extension is not supported")?;
-        let base = ext.resolve_qname(ext.attr("base").ok_or("extension without base")?)?;
-        let (bs, bct) = schemas
-            .iter()
-            .find_map(|s| {
-                (s.tns == base.0).then(|| {
-                    s.node
-                        .elems(XS_NS, "complexType")
-                        .find(|c| c.attr("name") == Some(base.1.as_str()))
-                        .map(|c| (s, c))
-                })?
-            })
-            .ok_or_else(|| format!("unknown base type {}", base.1))?;
-        fields.extend(fields_of(bct, bs, schemas, type_names)?);
-        body = ext;
-    }
-    for child in &body.children {
-        if child.ns != XS_NS {
-            continue;
-        }
-        match child.local.as_str() {
-            "sequence" | "all" => {}
-            "annotation" | "attribute" => continue,
-            other => return Err(format!("unsupported schema construct xs:{other}")),
-        }
-        for el in child.elems(XS_NS, "element") {
-            let xml_name = el
-                .attr("name")
-                .ok_or("local element without name (ref= is not supported)")?;
-            let qualified = match el.attr("form") {
-                Some(f) => f == "qualified",
-                None => schema.qualified,
-            };
-            let kind = match el.attr("type") {
-                None => Kind::Str,
-                Some(t) => {
-                    let (ns, local) = el.resolve_qname(t)?;
-                    if ns == XS_NS {
-                        if local == "boolean" {
-                            Kind::Bool
-                        } else {
-                            Kind::Str
-                        }
-                    } else {
-                        Kind::Complex(
-                            type_names
-                                .get(&(ns, local.clone()))
-                                .ok_or_else(|| format!("{xml_name}: unknown type {t}"))?
-                                .clone(),
-                        )
-                    }
-                }
-            };
-            let many = matches!(el.attr("maxOccurs"), Some(m) if m != "1" && m != "0");
-            fields.push(Field {
-                rust_name: snake(xml_name),
-                xml_name: xml_name.to_string(),
-                ns: if qualified {
-                    schema.tns.clone()
-                } else {
-                    String::new()
-                },
-                kind,
-                many,
-            });
-        }
-    }
-    Ok(fields)
-}
-
-// ---------------------------------------------------------------------------------------
 // Operation table.
 
 struct Op {
@@ -489,20 +405,30 @@ fn operations(defs: &Node) -> Result<Vec<Op>, String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Code generation.
+// Output.
 
 fn lit(s: &str) -> String {
     format!("{s:?}")
 }
 
-fn generate(path: &Path, module: &str) -> Result<String, String> {
+fn generate(path: &Path, module: &str, out_dir: &Path) -> Result<String, String> {
     let text = fs::read_to_string(path).map_err(|e| e.to_string())?;
     let defs = parse_dom(&text)?;
     if defs.ns != WSDL_NS || defs.local != "definitions" {
         return Err("not a WSDL 1.1 document".into());
     }
-    let model = build_model(&defs)?;
     let ops = operations(&defs)?;
+    let stem = path.file_stem().and_then(|f| f.to_str()).unwrap_or("wsdl");
+    let schemas = extract_schemas(&text, stem, out_dir)?;
+    let mut elements: Vec<(String, String)> = Vec::new();
+    for op in &ops {
+        for el in [&op.request, &op.response] {
+            if !elements.contains(el) {
+                elements.push(el.clone());
+            }
+        }
+    }
+    let bindings = xsd_bindings(&schemas, &elements)?;
     let tns = defs.attr("targetNamespace").unwrap_or_default();
     let file = path
         .file_name()
@@ -510,19 +436,15 @@ fn generate(path: &Path, module: &str) -> Result<String, String> {
         .unwrap_or_default();
 
     let mut c = String::new();
-    let _ = writeln!(c, "/// Bindings generated from `wsdl/{file}`.");
-    let _ = writeln!(c, "pub mod {module} {{");
     let _ = writeln!(
         c,
-        "use crate::adapters::soap::xml::{{DecodeError, SoapElement, SoapType, XmlElement, XmlWriter}};"
+        "/// Bindings generated by xsd-parser from `wsdl/{file}`."
     );
+    let _ = writeln!(c, "pub mod {module} {{");
     let _ = writeln!(c, "/// `targetNamespace` of the WSDL.");
     let _ = writeln!(c, "pub const TARGET_NAMESPACE: &str = {};", lit(tns));
-
-    for st in &model.structs {
-        gen_struct(&mut c, st);
-    }
-
+    c.push_str(&bindings);
+    c.push('\n');
     let _ = writeln!(c, "/// Operation table from the WSDL binding.");
     let _ = writeln!(c, "pub mod ops {{");
     let _ = writeln!(
@@ -530,14 +452,6 @@ fn generate(path: &Path, module: &str) -> Result<String, String> {
         "use crate::adapters::soap::xml::{{Operation, SoapOperation}};"
     );
     for op in &ops {
-        let req = model
-            .elements
-            .get(&op.request)
-            .ok_or_else(|| format!("{}: request element not in the schema", op.name))?;
-        let resp = model
-            .elements
-            .get(&op.response)
-            .ok_or_else(|| format!("{}: response element not in the schema", op.name))?;
         let konst = upper_snake(&op.name);
         let _ = writeln!(c, "/// Operation `{}`.", op.name);
         let _ = writeln!(
@@ -559,7 +473,9 @@ fn generate(path: &Path, module: &str) -> Result<String, String> {
         let _ = writeln!(c, "#[derive(Debug, Clone, Copy)] pub struct {marker};");
         let _ = writeln!(
             c,
-            "impl SoapOperation for {marker} {{ type Request = super::{req}; type Response = super::{resp}; const OPERATION: Operation = {konst}; }}"
+            "impl SoapOperation for {marker} {{ type Request = super::{}; type Response = super::{}; const OPERATION: Operation = {konst}; }}",
+            camel(&op.request.1),
+            camel(&op.response.1)
         );
     }
     let list: Vec<String> = ops.iter().map(|o| upper_snake(&o.name)).collect();
@@ -573,135 +489,33 @@ fn generate(path: &Path, module: &str) -> Result<String, String> {
     Ok(c)
 }
 
-fn gen_struct(c: &mut String, st: &Struct) {
-    let _ = writeln!(c, "/// Generated from {}.", st.origin);
-    let _ = writeln!(c, "#[derive(Debug, Clone, Default, PartialEq, Eq)]");
-    let _ = writeln!(c, "pub struct {} {{", st.rust_name);
-    for f in &st.fields {
-        let ty = match (&f.kind, f.many) {
-            (Kind::Str, false) => "String".to_string(),
-            (Kind::Str, true) => "Vec<String>".to_string(),
-            (Kind::Bool, false) => "Option<bool>".to_string(),
-            (Kind::Bool, true) => "Vec<bool>".to_string(),
-            (Kind::Complex(t), false) => format!("Option<{t}>"),
-            (Kind::Complex(t), true) => format!("Vec<{t}>"),
-        };
-        let _ = writeln!(c, "/// `{}`", f.xml_name);
-        let _ = writeln!(c, "pub {}: {ty},", f.rust_name);
-    }
-    let _ = writeln!(c, "}}");
-
-    let _ = writeln!(c, "impl {} {{", st.rust_name);
-    let names: Vec<String> = st.fields.iter().map(|f| lit(&f.xml_name)).collect();
-    let _ = writeln!(
-        c,
-        "/// Wire names of the children, in schema order.\npub const FIELD_NAMES: &'static [&'static str] = &[{}];",
-        names.join(", ")
-    );
-    let _ = writeln!(
-        c,
-        "/// (wire name, value) of every non-empty single-valued simple child, in schema order.\npub fn scalar_fields(&self) -> Vec<(&'static str, String)> {{ let mut v: Vec<(&'static str, String)> = Vec::new();"
-    );
-    for f in &st.fields {
-        match (&f.kind, f.many) {
-            (Kind::Str, false) => {
-                let _ = writeln!(
-                    c,
-                    "if !self.{0}.is_empty() {{ v.push(({1}, self.{0}.clone())); }}",
-                    f.rust_name,
-                    lit(&f.xml_name)
-                );
-            }
-            (Kind::Bool, false) => {
-                let _ = writeln!(
-                    c,
-                    "if let Some(b) = self.{0} {{ v.push(({1}, b.to_string())); }}",
-                    f.rust_name,
-                    lit(&f.xml_name)
-                );
-            }
-            _ => {}
+fn camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for ch in name.chars() {
+        if ch == '_' || ch == '-' || ch == '.' {
+            upper = true;
+            continue;
+        }
+        if upper {
+            out.extend(ch.to_uppercase());
+            upper = false;
+        } else {
+            out.push(ch);
         }
     }
-    let _ = writeln!(c, "v }}");
-    let _ = writeln!(c, "}}");
+    out
+}
 
-    let _ = writeln!(c, "impl SoapType for {} {{", st.rust_name);
-    let _ = writeln!(
-        c,
-        "fn write_children(&self, w: &mut XmlWriter) {{ let _ = &w;"
-    );
-    for f in &st.fields {
-        let (ns, name, field) = (lit(&f.ns), lit(&f.xml_name), &f.rust_name);
-        match (&f.kind, f.many) {
-            (Kind::Str, false) => {
-                let _ = writeln!(c, "w.leaf({ns}, {name}, &self.{field});");
-            }
-            (Kind::Str, true) => {
-                let _ = writeln!(c, "for x in &self.{field} {{ w.leaf({ns}, {name}, x); }}");
-            }
-            (Kind::Bool, false) => {
-                let _ = writeln!(c, "w.leaf_bool({ns}, {name}, self.{field});");
-            }
-            (Kind::Bool, true) => {
-                let _ = writeln!(
-                    c,
-                    "for x in &self.{field} {{ w.leaf_bool({ns}, {name}, Some(*x)); }}"
-                );
-            }
-            (Kind::Complex(_), false) => {
-                let _ = writeln!(
-                    c,
-                    "match &self.{field} {{ Some(x) => {{ w.open({ns}, {name}); x.write_children(w); w.close(); }} None => w.leaf({ns}, {name}, \"\"), }}"
-                );
-            }
-            (Kind::Complex(_), true) => {
-                let _ = writeln!(
-                    c,
-                    "for x in &self.{field} {{ w.open({ns}, {name}); x.write_children(w); w.close(); }}"
-                );
-            }
+fn upper_snake(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for ch in name.chars() {
+        if ch.is_uppercase() && prev_lower {
+            out.push('_');
         }
+        out.extend(ch.to_uppercase());
+        prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
     }
-    let _ = writeln!(c, "}}");
-    let _ = writeln!(
-        c,
-        "fn from_xml(e: &XmlElement) -> Result<Self, DecodeError> {{ let mut out = Self::default();"
-    );
-    let _ = writeln!(
-        c,
-        "for child in &e.children {{ match (child.ns.as_str(), child.name.as_str()) {{"
-    );
-    for f in &st.fields {
-        let (ns, name, field) = (lit(&f.ns), lit(&f.xml_name), &f.rust_name);
-        let body = match (&f.kind, f.many) {
-            (Kind::Str, false) => format!("out.{field} = child.value().to_string()"),
-            (Kind::Str, true) => {
-                format!("if !child.is_nil() {{ out.{field}.push(child.value().to_string()); }}")
-            }
-            (Kind::Bool, false) => format!("out.{field} = child.bool_value()?"),
-            (Kind::Bool, true) => {
-                format!("if let Some(b) = child.bool_value()? {{ out.{field}.push(b); }}")
-            }
-            (Kind::Complex(t), false) => format!(
-                "out.{field} = if child.is_nil() {{ None }} else {{ Some(<{t} as SoapType>::from_xml(child)?) }}"
-            ),
-            (Kind::Complex(t), true) => format!(
-                "if !child.is_nil() {{ out.{field}.push(<{t} as SoapType>::from_xml(child)?); }}"
-            ),
-        };
-        let _ = writeln!(c, "({ns}, {name}) => {{ {body}; }}");
-    }
-    let _ = writeln!(c, "_ => {{}} }} }} Ok(out) }}");
-    let _ = writeln!(c, "}}");
-
-    if let Some((ns, name)) = &st.element {
-        let _ = writeln!(
-            c,
-            "impl SoapElement for {} {{ const NAMESPACE: &'static str = {}; const NAME: &'static str = {}; }}",
-            st.rust_name,
-            lit(ns),
-            lit(name)
-        );
-    }
+    out
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use mailtoticket::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
 use mailtoticket::adapters::soap::envelope::call;
 use mailtoticket::adapters::soap::generated::gestio_tiquets_v5 as g;
+use mailtoticket::adapters::soap::xml::{present, text, value};
 use mailtoticket::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
@@ -284,11 +285,18 @@ async fn invoke(op: Op, http: HyperTransport, base: &str) -> Result<String, Port
         Op::ConsultaTiquetsDades => gn6.query_ticket("657421").await.map(|v| format!("{v:?}")),
         Op::ConsultaTiquets => {
             let req = g::ConsultaTiquets {
-                username: "GN6_USER".into(),
-                password: "GN6_PASSWORD".into(),
-                domini: "1234".into(),
-                codi: "657421".into(),
-                ..Default::default()
+                username: value("GN6_USER"),
+                password: value("GN6_PASSWORD"),
+                domini: value("1234"),
+                codi: value("657421"),
+                estat: value(""),
+                data_creacio_inici: value(""),
+                data_creacio_fi: value(""),
+                data_tancament_inici: value(""),
+                data_tancament_fi: value(""),
+                client: value(""),
+                solicitant: value(""),
+                ip: value(""),
             };
             let resp = call::<g::ops::ConsultaTiquets, _>(
                 &http,
@@ -298,16 +306,28 @@ async fn invoke(op: Op, http: HyperTransport, base: &str) -> Result<String, Port
                 &["GN6_PASSWORD"],
             )
             .await?;
-            let r = resp
-                .return_
-                .ok_or_else(|| PortError::Permanent("no return".into()))?;
-            if r.codi_retorn != "1" {
+            let r =
+                present(resp.return_).ok_or_else(|| PortError::Permanent("no return".into()))?;
+            if text(&r.codi_retorn) != "1" {
                 return Err(PortError::Service {
-                    code: r.codi_retorn,
-                    description: r.descripcio_error,
+                    code: text(&r.codi_retorn),
+                    description: text(&r.descripcio_error),
                 });
             }
-            Ok(format!("{:?}", r.llista_tiquets))
+            let tickets: Vec<String> = r
+                .llista_tiquets
+                .iter()
+                .filter_map(|t| t.0.as_ref())
+                .map(|t| {
+                    format!(
+                        "Tiquet {{ assignat_a: {:?}, assumpte: {:?}, codi_tiquet: {:?} }}",
+                        text(&t.assignat_a),
+                        text(&t.assumpte),
+                        text(&t.codi_tiquet)
+                    )
+                })
+                .collect();
+            Ok(format!("[{}]", tickets.join(", ")))
         }
         Op::AltaTiquet => gn6.create_ticket(&new_ticket()).await,
         Op::ModificarTiquet => gn6
@@ -703,13 +723,80 @@ fn operation_tables_come_from_the_wsdl_bindings() {
             "http://soa.identitatdigital.upc.edu/Personesv6"
         );
     }
-    // v5 AltaTiquet: emailSolicitant right after solicitant, 22 children in all.
-    assert_eq!(g::AltaTiquet::FIELD_NAMES.len(), 22);
-    assert_eq!(
-        &g::AltaTiquet::FIELD_NAMES[3..5],
-        ["solicitant", "emailSolicitant"]
-    );
-    assert_eq!(g::ModificarTiquet::FIELD_NAMES.len(), 27);
+    // v5 AltaTiquet: emailSolicitant right after solicitant, 22 children in all. The struct
+    // literals below list every generated field (a missing or extra one does not compile);
+    // the serialised element shows the wire order.
+    macro_rules! every_child_empty {
+        ($t:ident { $($f:ident),* $(,)? }) => {
+            $t { $($f: value("")),* }
+        };
+    }
+    use g::{AltaTiquet, ModificarTiquet};
+    let alta = every_child_empty!(AltaTiquet {
+        username,
+        password,
+        domini,
+        solicitant,
+        email_solicitant,
+        client,
+        assumpte,
+        descripcio,
+        equip_resolutor,
+        assignat_a,
+        producte,
+        subservei,
+        urgencia,
+        impacte,
+        proces,
+        proces_origen,
+        estat,
+        ip,
+        enviar_missatge_creacio,
+        enviar_missatge_tancament,
+        imputacio_automatica,
+        infraestructura,
+    });
+    let names = child_names(&alta);
+    assert_eq!(names.len(), 22);
+    assert_eq!(&names[3..5], ["solicitant", "emailSolicitant"]);
+    let modificar = every_child_empty!(ModificarTiquet {
+        username,
+        password,
+        domini,
+        codi_tiquet,
+        equip_resolutor,
+        assignat_a,
+        proces,
+        estat,
+        data_caducitat,
+        codi_tancament,
+        producte,
+        subservei,
+        tipus,
+        data_resol,
+        solicitant,
+        client,
+        telefon_solicitant,
+        email_solicitant,
+        dades_contacte_solicitant,
+        num_inventari,
+        num_elements,
+        ip,
+        assumpte,
+        descripcio,
+        origen,
+        urgencia,
+        impacte,
+    });
+    assert_eq!(child_names(&modificar).len(), 27);
+}
+
+/// Wire names of the children of a generated element, as serialised.
+fn child_names<T: xsd_parser_types::quick_xml::WithSerializer>(v: &T) -> Vec<String> {
+    let mut out = Vec::new();
+    mailtoticket::adapters::soap::xml::write_element(v, None, &mut out).unwrap();
+    let tree = canon(&String::from_utf8(out).unwrap());
+    tree.children.into_iter().map(|c| c.name).collect()
 }
 
 #[derive(Clone, Default)]
@@ -751,23 +838,24 @@ async fn trace_log_has_the_bodies_without_passwords() {
     assert!(!text.contains("BUS_PASSWORD"), "{text}");
 }
 
-#[tokio::test]
-async fn reader_accepts_any_order_unknown_children_and_nil() {
-    let server = MockServer::start().await;
-    let body = r#"<?xml version="1.0"?>
+/// An AltaTiquet answer whose `return` has these children, with the namespace prefixes
+/// declared on the Envelope only and an unknown SOAP header.
+fn alta_tiquet_answer(children: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?>
 <e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:s="http://service.psi.upcnet" xmlns:d="http://data.psi.upcnet/xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
   <e:Header><x:Trace xmlns:x="urn:x">1</x:Trace></e:Header>
   <e:Body>
     <s:AltaTiquetResponse>
-      <s:return xsi:type="d:ResultatAltaTiquet">
-        <d:descripcioError xsi:nil="true"/>
-        <d:novetat>ignored</d:novetat>
-        <d:codiTiquet>777</d:codiTiquet>
-        <d:codiRetorn>1</d:codiRetorn>
-      </s:return>
+      <s:return xsi:type="d:ResultatAltaTiquet">{children}</s:return>
     </s:AltaTiquetResponse>
   </e:Body>
-</e:Envelope>"#;
+</e:Envelope>"#
+    )
+}
+
+async fn create_ticket_answered_with(body: String) -> Result<String, PortError> {
+    let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/xml"))
         .mount(&server)
@@ -778,8 +866,43 @@ async fn reader_accepts_any_order_unknown_children_and_nil() {
         bus(),
         gn6_creds(),
     );
+    gn6.create_ticket(&new_ticket()).await
+}
+
+/// What the xsd-parser generated readers accept (wsdl/README.md, "Reading responses"):
+/// `xsi:nil` like a missing element, `xsi:type`, envelope-level prefixes and unknown SOAP
+/// headers; but children must come in WSDL order, and an element the WSDL does not define
+/// makes the answer unreadable (a permanent error, never a silently wrong value).
+#[tokio::test]
+async fn reader_treats_nil_as_missing_but_needs_wsdl_order_and_known_children() {
+    let nil_and_missing = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>\
+                           <d:descripcioError xsi:nil=\"true\"/>";
     assert_eq!(
-        gn6.create_ticket(&new_ticket()).await,
+        create_ticket_answered_with(alta_tiquet_answer(nil_and_missing)).await,
         Ok("777".to_string())
     );
+    let missing = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>";
+    assert_eq!(
+        create_ticket_answered_with(alta_tiquet_answer(missing)).await,
+        Ok("777".to_string())
+    );
+    // A nil codiTiquet reads as an empty one.
+    let nil_code = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet xsi:nil=\"true\"/>";
+    assert!(matches!(
+        create_ticket_answered_with(alta_tiquet_answer(nil_code)).await,
+        Err(PortError::Permanent(m)) if m.contains("sense codiTiquet")
+    ));
+    let out_of_order = "<d:descripcioError xsi:nil=\"true\"/><d:codiTiquet>777</d:codiTiquet>\
+                        <d:codiRetorn>1</d:codiRetorn>";
+    let unknown_in_between = "<d:codiRetorn>1</d:codiRetorn><d:novetat>x</d:novetat>\
+                              <d:codiTiquet>777</d:codiTiquet>";
+    let unknown_at_the_end = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>\
+                              <d:novetat>x</d:novetat>";
+    for children in [out_of_order, unknown_in_between, unknown_at_the_end] {
+        let got = create_ticket_answered_with(alta_tiquet_answer(children)).await;
+        assert!(
+            matches!(&got, Err(PortError::Permanent(m)) if m.contains("resposta no vàlida")),
+            "{children}: {got:?}"
+        );
+    }
 }

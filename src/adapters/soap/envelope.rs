@@ -3,8 +3,10 @@
 
 use tracing::{debug, trace};
 
+use xsd_parser_types::quick_xml::{DeserializeSync, WithDeserializer, WithSerializer, XmlReader};
+
 use super::BusCredentials;
-use super::xml::{self, SoapElement, SoapOperation, XmlElement, XmlWriter, escape};
+use super::xml::{self, BodyReader, DecodeError, Operation, SoapOperation, XmlElement, escape};
 use crate::adapters::http::HttpTransport;
 use crate::ports::PortError;
 
@@ -13,25 +15,27 @@ pub const WSSE_NS: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
 pub const PASSWORD_TEXT: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText";
 
-/// The request envelope: WS-Security header with the bus account, then the payload.
+/// The request envelope: WS-Security header with the bus account, then the generated
+/// request element (which declares its own namespace).
 /// `mustUnderstand` is unqualified, as the suds clients the bus accepted for years sent it.
-pub fn request_envelope<R: SoapElement>(bus: &BusCredentials, payload: &R) -> String {
-    let mut w = XmlWriter::new();
-    w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    w.raw(&format!(
-        "<soapenv:Envelope xmlns:soapenv=\"{SOAP_ENV_NS}\" xmlns:wsse=\"{WSSE_NS}\">"
-    ));
-    w.raw("<soapenv:Header><wsse:Security mustUnderstand=\"true\"><wsse:UsernameToken>");
-    w.raw(&format!(
-        "<wsse:Username>{}</wsse:Username><wsse:Password Type=\"{PASSWORD_TEXT}\">{}</wsse:Password>",
+pub fn request_envelope<R: WithSerializer>(
+    operation: &Operation,
+    bus: &BusCredentials,
+    payload: &R,
+) -> Result<String, DecodeError> {
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"{SOAP_ENV_NS}\" xmlns:wsse=\"{WSSE_NS}\">\
+         <soapenv:Header><wsse:Security mustUnderstand=\"true\"><wsse:UsernameToken>\
+         <wsse:Username>{}</wsse:Username><wsse:Password Type=\"{PASSWORD_TEXT}\">{}</wsse:Password>\
+         </wsse:UsernameToken></wsse:Security></soapenv:Header><soapenv:Body>",
         escape(&bus.username),
         escape(&bus.password)
-    ));
-    w.raw("</wsse:UsernameToken></wsse:Security></soapenv:Header><soapenv:Body>");
-    w.declare(SOAP_ENV_NS, "soapenv");
-    payload.write_element(&mut w);
-    w.raw("</soapenv:Body></soapenv:Envelope>");
-    w.finish()
+    )
+    .into_bytes();
+    let root = (operation.request_namespace, operation.request_element);
+    xml::write_element(payload, Some(root), &mut out)?;
+    out.extend_from_slice(b"</soapenv:Body></soapenv:Envelope>");
+    String::from_utf8(out).map_err(|e| DecodeError(format!("XML no UTF-8: {e}")))
 }
 
 /// The body for the trace log: element contents equal to a secret become `***`.
@@ -53,7 +57,8 @@ pub async fn call<O: SoapOperation, H: HttpTransport>(
     secrets: &[&str],
 ) -> Result<O::Response, PortError> {
     let op = O::OPERATION;
-    let envelope = request_envelope(bus, request);
+    let envelope = request_envelope(&op, bus, request)
+        .map_err(|e| PortError::Permanent(format!("{}: petició no serialitzable: {e}", op.name)))?;
     if tracing::enabled!(tracing::Level::TRACE) {
         let mut all = secrets.to_vec();
         all.push(&bus.password);
@@ -83,14 +88,19 @@ pub async fn call<O: SoapOperation, H: HttpTransport>(
             redact(&String::from_utf8_lossy(&response.body), secrets)
         );
     }
-    decode::<O::Response>(op.name, response.status, &response.body)
+    decode::<O::Response>(&op, response.status, &response.body)
 }
 
 /// Maps an HTTP answer to the payload or an error:
 /// - 502/503/504, or another 5xx without a SOAP Fault: transient;
 /// - a SOAP Fault (any status): `Fault`;
 /// - anything unreadable or unexpected: permanent.
-pub fn decode<R: SoapElement>(op: &str, status: u16, body: &[u8]) -> Result<R, PortError> {
+pub fn decode<R: WithDeserializer>(
+    operation: &Operation,
+    status: u16,
+    body: &[u8],
+) -> Result<R, PortError> {
+    let op = operation.name;
     if matches!(status, 502..=504) {
         return Err(PortError::Transient(format!(
             "{op}: el servidor ha respost HTTP {status}"
@@ -135,18 +145,15 @@ pub fn decode<R: SoapElement>(op: &str, status: u16, body: &[u8]) -> Result<R, P
     if status != 200 {
         return Err(PortError::Permanent(format!("{op}: HTTP {status}")));
     }
-    let payload = body_el
-        .children
-        .iter()
-        .find(|c| c.is(R::NAMESPACE, R::NAME))
-        .ok_or_else(|| {
-            PortError::Permanent(format!(
-                "{op}: la resposta no conté {{{}}}{}",
-                R::NAMESPACE,
-                R::NAME
-            ))
-        })?;
-    R::from_xml(payload).map_err(|e| PortError::Permanent(format!("{op}: {e}")))
+    // The generated deserializer does not check the root element's name: do it here.
+    let (ns, name) = (operation.response_namespace, operation.response_element);
+    if !body_el.children.first().is_some_and(|c| c.is(ns, name)) {
+        return Err(PortError::Permanent(format!(
+            "{op}: la resposta no conté {{{ns}}}{name}"
+        )));
+    }
+    R::deserialize(&mut BodyReader::new(body).with_error_info())
+        .map_err(|e| PortError::Permanent(format!("{op}: resposta no vàlida: {e}")))
 }
 
 /// SOAP 1.1 Fault: `faultcode` and `faultstring` are unqualified children.
@@ -168,7 +175,10 @@ fn fault_error(fault: &XmlElement) -> PortError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::soap::generated::gestio_tiquets_v5::{AltaTiquet, AltaTiquetResponse};
+    use crate::adapters::soap::generated::gestio_tiquets_v5::{
+        AltaTiquet, AltaTiquetResponse, ops,
+    };
+    use crate::adapters::soap::xml::value;
 
     fn bus() -> BusCredentials {
         BusCredentials {
@@ -178,56 +188,73 @@ mod tests {
     }
 
     #[test]
-    fn envelope_has_security_header_and_every_child() {
+    fn envelope_has_security_header_and_the_request_element() {
         let req = AltaTiquet {
-            username: "gn6".into(),
-            password: "pw".into(),
-            domini: "1234".into(),
-            assumpte: "Hola & adéu".into(),
+            username: value("gn6"),
+            password: value("pw"),
+            domini: value("1234"),
+            assumpte: value("Hola & adéu\u{1}\r\n"),
+            infraestructura: value(""),
             ..AltaTiquet::default()
         };
-        let env = request_envelope(&bus(), &req);
+        let env = request_envelope(&ops::ALTA_TIQUET, &bus(), &req).unwrap();
         assert!(env.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope"));
         assert!(env.contains("<wsse:Password Type=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText\">s3cr&lt;t</wsse:Password>"));
-        assert!(env.contains(
-            "<m1:AltaTiquet xmlns:m1=\"http://service.psi.upcnet\"><m1:username>gn6</m1:username>"
-        ));
-        assert!(env.contains("<m1:assumpte>Hola &amp; adéu</m1:assumpte>"));
-        assert!(env.contains("<m1:infraestructura></m1:infraestructura></m1:AltaTiquet>"));
+        assert!(env.contains("Hola &amp; adéu&#13;\n<"), "{env}");
         let parsed = xml::parse(env.as_bytes()).unwrap();
-        let alta = &parsed.child(SOAP_ENV_NS, "Body").unwrap().children[0];
-        assert_eq!(alta.children.len(), AltaTiquet::FIELD_NAMES.len());
+        let body = parsed.child(SOAP_ENV_NS, "Body").unwrap();
+        assert_eq!(body.children.len(), 1);
+        let alta = &body.children[0];
+        assert!(alta.is("http://service.psi.upcnet", "AltaTiquet"), "{env}");
+        let names: Vec<&str> = alta.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "username",
+                "password",
+                "domini",
+                "assumpte",
+                "infraestructura"
+            ]
+        );
+        assert!(
+            alta.children
+                .iter()
+                .all(|c| c.ns == "http://service.psi.upcnet" && !c.is_nil())
+        );
+        assert_eq!(alta.children[3].text, "Hola & adéu\r\n");
+        assert_eq!(alta.children[4].text, "");
         let redacted = redact(&env, &["s3cr<t", "pw"]);
         assert!(!redacted.contains("s3cr"));
-        assert!(redacted.contains("<m1:password>***</m1:password>"));
+        assert!(redacted.contains("password>***</"), "{redacted}");
     }
 
     #[test]
     fn fault_and_status_mapping() {
         let fault = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>Authentication failed</faultstring></s:Fault></s:Body></s:Envelope>"#;
         assert_eq!(
-            decode::<AltaTiquetResponse>("AltaTiquet", 500, fault),
+            decode::<AltaTiquetResponse>(&ops::ALTA_TIQUET, 500, fault),
             Err(PortError::Fault {
                 code: "s:Client".into(),
                 message: "Authentication failed".into()
             })
         );
         assert!(
-            decode::<AltaTiquetResponse>("AltaTiquet", 503, fault)
+            decode::<AltaTiquetResponse>(&ops::ALTA_TIQUET, 503, fault)
                 .unwrap_err()
                 .is_transient()
         );
         assert!(
-            decode::<AltaTiquetResponse>("AltaTiquet", 500, b"")
+            decode::<AltaTiquetResponse>(&ops::ALTA_TIQUET, 500, b"")
                 .unwrap_err()
                 .is_transient()
         );
         assert!(matches!(
-            decode::<AltaTiquetResponse>("AltaTiquet", 200, b"<oops"),
+            decode::<AltaTiquetResponse>(&ops::ALTA_TIQUET, 200, b"<oops"),
             Err(PortError::Permanent(_))
         ));
         assert!(matches!(
-            decode::<AltaTiquetResponse>("AltaTiquet", 404, b"not found"),
+            decode::<AltaTiquetResponse>(&ops::ALTA_TIQUET, 404, b"not found"),
             Err(PortError::Permanent(_))
         ));
     }

@@ -1,4 +1,5 @@
-//! SOAP adapter internals: the bindings `build.rs` generates from `wsdl/*.wsdl`.
+//! SOAP adapter internals: the bindings `build.rs` generates with xsd-parser from
+//! `wsdl/*.wsdl` (types, quick-xml serializers/deserializers, operation table).
 #![allow(
     dead_code,
     unused_mut,

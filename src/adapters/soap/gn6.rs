@@ -1,12 +1,17 @@
 //! SOAP adapter: `TicketSystem` over GN6 GestioTiquets v5 (+ v6 AfegirSolicitantTiquet),
-//! using the bindings generated from `wsdl/GestioTiquetsv5.wsdl`.
+//! using the xsd-parser bindings generated from `wsdl/GestioTiquetsv5.wsdl`.
+//!
+//! Requests list every child of their element, unused ones as `value("")`: GN6 expects
+//! every element, empty when unused (an empty ModificarTiquet field means "leave
+//! unchanged"). No `..Default::default()` on purpose: a child added to the WSDL is a
+//! compile error here, never a silently omitted element.
 
 use base64::Engine as _;
 use tracing::info;
 
 use super::envelope::call;
 use super::generated::gestio_tiquets_v5::{self as g, ops};
-use super::xml::SoapOperation;
+use super::xml::{SoapOperation, present, scalar_fields, text, value};
 use super::{BusCredentials, Gn6Credentials};
 use crate::adapters::http::HttpTransport;
 use crate::domain::ticket::{NewAttachment, NewComment, NewTicket, TicketChanges, TicketInfo};
@@ -51,11 +56,12 @@ impl<H: HttpTransport> SoapTicketSystem<H> {
     }
 }
 
-/// Checks `codiRetorn` of a GN6 result; the result itself must be there.
+/// Checks `codiRetorn` of a GN6 result; the result itself must be there (missing and
+/// `xsi:nil` alike are an error).
 fn check<T>(
     op: &str,
     result: Option<T>,
-    codi: impl Fn(&T) -> (&str, &str),
+    codi: impl Fn(&T) -> (String, String),
 ) -> Result<T, PortError> {
     let result =
         result.ok_or_else(|| PortError::Permanent(format!("{op}: resposta sense 'return'")))?;
@@ -63,83 +69,91 @@ fn check<T>(
     if code.trim() != CODI_OK {
         return Err(PortError::Service {
             code: code.trim().to_string(),
-            description: description.to_string(),
+            description,
         });
     }
     Ok(result)
 }
 
-fn ticket_info(t: &g::TiquetDades) -> TicketInfo {
+fn ticket_info(t: &g::TiquetDadesType) -> TicketInfo {
     TicketInfo {
-        codi_tiquet: t.codi_tiquet.clone(),
-        estat: t.estat.clone(),
-        solicitant: t.solicitant.clone(),
-        email_solicitant: t.email_solicitant.clone(),
-        assumpte: t.assumpte.clone(),
-        descripcio: t.descripcio.clone(),
-        equip_resolutor: t.equip_resolutor.clone(),
-        urgencia: t.urgencia.clone(),
-        data_creacio: t.data_creacio.clone(),
-        data_tancament: t.data_tancament.clone(),
-        fields: t
-            .scalar_fields()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+        codi_tiquet: text(&t.codi_tiquet),
+        estat: text(&t.estat),
+        solicitant: text(&t.solicitant),
+        email_solicitant: text(&t.email_solicitant),
+        assumpte: text(&t.assumpte),
+        descripcio: text(&t.descripcio),
+        equip_resolutor: text(&t.equip_resolutor),
+        urgencia: text(&t.urgencia),
+        data_creacio: text(&t.data_creacio),
+        data_tancament: text(&t.data_tancament),
+        fields: scalar_fields(t),
     }
 }
 
 impl<H: HttpTransport> TicketSystem for SoapTicketSystem<H> {
     async fn query_ticket(&self, codi_tiquet: &str) -> Result<Option<TicketInfo>, PortError> {
         let request = g::ConsultaTiquetsDades {
-            username: self.gn6.username.clone(),
-            password: self.gn6.password.clone(),
-            domini: self.gn6.domini.clone(),
-            codi: codi_tiquet.to_string(),
-            ..Default::default()
+            username: value(&self.gn6.username),
+            password: value(&self.gn6.password),
+            domini: value(&self.gn6.domini),
+            codi: value(codi_tiquet),
+            estat: value(""),
+            data_creacio_inici: value(""),
+            data_creacio_fi: value(""),
+            data_tancament_inici: value(""),
+            data_tancament_fi: value(""),
+            client: value(""),
+            solicitant: value(""),
+            ip: value(""),
         };
         let response = self.call::<ops::ConsultaTiquetsDades>(&request).await?;
-        let result = check("ConsultaTiquetsDades", response.return_, |r| {
-            (&r.codi_retorn, &r.descripcio_error)
+        let result = check("ConsultaTiquetsDades", present(response.return_), |r| {
+            (text(&r.codi_retorn), text(&r.descripcio_error))
         })?;
-        let found = result
+        // A nil list entry is no ticket.
+        let tickets: Vec<&g::TiquetDadesType> = result
             .llista_tiquets
             .iter()
-            .find(|t| t.codi_tiquet.trim() == codi_tiquet.trim())
-            .or_else(|| result.llista_tiquets.first());
-        Ok(found.map(ticket_info))
+            .filter_map(|t| t.0.as_ref())
+            .collect();
+        let found = tickets
+            .iter()
+            .find(|t| text(&t.codi_tiquet).trim() == codi_tiquet.trim())
+            .or_else(|| tickets.first());
+        Ok(found.map(|t| ticket_info(t)))
     }
 
     async fn create_ticket(&self, t: &NewTicket) -> Result<String, PortError> {
         let request = g::AltaTiquet {
-            username: self.gn6.username.clone(),
-            password: self.gn6.password.clone(),
-            domini: self.gn6.domini.clone(),
-            solicitant: t.solicitant.clone(),
-            email_solicitant: t.email_solicitant.clone(),
-            client: t.client.clone(),
-            assumpte: t.assumpte.clone(),
-            descripcio: t.descripcio.clone(),
-            equip_resolutor: t.equip_resolutor.clone(),
-            assignat_a: t.assignat_a.clone(),
-            producte: t.producte.clone(),
-            subservei: t.subservei.clone(),
-            urgencia: t.urgencia.clone(),
-            impacte: t.impacte.clone(),
-            proces: t.proces.clone(),
-            proces_origen: t.proces_origen.clone(),
-            estat: t.estat.clone(),
-            ip: t.ip.clone(),
-            enviar_missatge_creacio: t.enviar_missatge_creacio.clone(),
-            enviar_missatge_tancament: t.enviar_missatge_tancament.clone(),
-            imputacio_automatica: t.imputacio_automatica.clone(),
-            infraestructura: t.infraestructura.clone(),
+            username: value(&self.gn6.username),
+            password: value(&self.gn6.password),
+            domini: value(&self.gn6.domini),
+            solicitant: value(&t.solicitant),
+            email_solicitant: value(&t.email_solicitant),
+            client: value(&t.client),
+            assumpte: value(&t.assumpte),
+            descripcio: value(&t.descripcio),
+            equip_resolutor: value(&t.equip_resolutor),
+            assignat_a: value(&t.assignat_a),
+            producte: value(&t.producte),
+            subservei: value(&t.subservei),
+            urgencia: value(&t.urgencia),
+            impacte: value(&t.impacte),
+            proces: value(&t.proces),
+            proces_origen: value(&t.proces_origen),
+            estat: value(&t.estat),
+            ip: value(&t.ip),
+            enviar_missatge_creacio: value(&t.enviar_missatge_creacio),
+            enviar_missatge_tancament: value(&t.enviar_missatge_tancament),
+            imputacio_automatica: value(&t.imputacio_automatica),
+            infraestructura: value(&t.infraestructura),
         };
         let response = self.call::<ops::AltaTiquet>(&request).await?;
-        let result = check("AltaTiquet", response.return_, |r| {
-            (&r.codi_retorn, &r.descripcio_error)
+        let result = check("AltaTiquet", present(response.return_), |r| {
+            (text(&r.codi_retorn), text(&r.descripcio_error))
         })?;
-        let codi = result.codi_tiquet.trim().to_string();
+        let codi = text(&result.codi_tiquet).trim().to_string();
         if codi.is_empty() {
             return Err(PortError::Permanent(
                 "AltaTiquet: resposta correcta sense codiTiquet".into(),
@@ -151,89 +165,91 @@ impl<H: HttpTransport> TicketSystem for SoapTicketSystem<H> {
 
     async fn modify_ticket(&self, c: &TicketChanges) -> Result<(), PortError> {
         let request = g::ModificarTiquet {
-            username: self.gn6.username.clone(),
-            password: self.gn6.password.clone(),
-            domini: self.gn6.domini.clone(),
-            codi_tiquet: c.codi_tiquet.clone(),
-            equip_resolutor: c.equip_resolutor.clone(),
-            assignat_a: c.assignat_a.clone(),
-            proces: c.proces.clone(),
-            estat: c.estat.clone(),
-            data_caducitat: c.data_caducitat.clone(),
-            codi_tancament: c.codi_tancament.clone(),
-            producte: c.producte.clone(),
-            subservei: c.subservei.clone(),
-            tipus: c.tipus.clone(),
-            data_resol: c.data_resol.clone(),
-            solicitant: c.solicitant.clone(),
-            client: c.client.clone(),
-            telefon_solicitant: c.telefon_solicitant.clone(),
-            email_solicitant: c.email_solicitant.clone(),
-            dades_contacte_solicitant: c.dades_contacte_solicitant.clone(),
-            num_inventari: c.num_inventari.clone(),
-            num_elements: c.num_elements.clone(),
-            ip: c.ip.clone(),
-            assumpte: c.assumpte.clone(),
-            descripcio: c.descripcio.clone(),
-            origen: c.origen.clone(),
-            urgencia: c.urgencia.clone(),
-            impacte: c.impacte.clone(),
+            username: value(&self.gn6.username),
+            password: value(&self.gn6.password),
+            domini: value(&self.gn6.domini),
+            codi_tiquet: value(&c.codi_tiquet),
+            equip_resolutor: value(&c.equip_resolutor),
+            assignat_a: value(&c.assignat_a),
+            proces: value(&c.proces),
+            estat: value(&c.estat),
+            data_caducitat: value(&c.data_caducitat),
+            codi_tancament: value(&c.codi_tancament),
+            producte: value(&c.producte),
+            subservei: value(&c.subservei),
+            tipus: value(&c.tipus),
+            data_resol: value(&c.data_resol),
+            solicitant: value(&c.solicitant),
+            client: value(&c.client),
+            telefon_solicitant: value(&c.telefon_solicitant),
+            email_solicitant: value(&c.email_solicitant),
+            dades_contacte_solicitant: value(&c.dades_contacte_solicitant),
+            num_inventari: value(&c.num_inventari),
+            num_elements: value(&c.num_elements),
+            ip: value(&c.ip),
+            assumpte: value(&c.assumpte),
+            descripcio: value(&c.descripcio),
+            origen: value(&c.origen),
+            urgencia: value(&c.urgencia),
+            impacte: value(&c.impacte),
         };
         let response = self.call::<ops::ModificarTiquet>(&request).await?;
-        check("ModificarTiquet", response.return_, |r| {
-            (&r.codi_retorn, &r.descripcio_error)
+        check("ModificarTiquet", present(response.return_), |r| {
+            (text(&r.codi_retorn), text(&r.descripcio_error))
         })?;
         Ok(())
     }
 
     async fn add_comment(&self, c: &NewComment) -> Result<(), PortError> {
         let request = g::AfegirComentariTiquet {
-            username: self.gn6.username.clone(),
-            password: self.gn6.password.clone(),
-            domini: self.gn6.domini.clone(),
-            codi_tiquet: c.codi_tiquet.clone(),
-            usuari: c.usuari.clone(),
-            descripcio: c.descripcio.clone(),
-            tipus_comentari: c.tipus.wire().to_string(),
-            es_notificat: if c.notificar { "S" } else { "N" }.to_string(),
-            ..Default::default()
+            username: value(&self.gn6.username),
+            password: value(&self.gn6.password),
+            domini: value(&self.gn6.domini),
+            codi_tiquet: value(&c.codi_tiquet),
+            usuari: value(&c.usuari),
+            descripcio: value(&c.descripcio),
+            tipus_comentari: value(c.tipus.wire()),
+            es_notificat: value(if c.notificar { "S" } else { "N" }),
+            destinataris_to: value(""),
+            destinataris_cc: value(""),
+            destinataris_bcc: value(""),
         };
         let response = self.call::<ops::AfegirComentariTiquet>(&request).await?;
-        check("AfegirComentariTiquet", response.return_, |r| {
-            (&r.codi_retorn, &r.descripcio_error)
+        check("AfegirComentariTiquet", present(response.return_), |r| {
+            (text(&r.codi_retorn), text(&r.descripcio_error))
         })?;
         Ok(())
     }
 
     async fn attach_file(&self, a: &NewAttachment<'_>) -> Result<String, PortError> {
         let request = g::AnnexarFitxerTiquet {
-            username: self.gn6.username.clone(),
-            password: self.gn6.password.clone(),
-            domini: self.gn6.domini.clone(),
-            codi_tiquet: a.codi_tiquet.to_string(),
-            usuari: a.usuari.to_string(),
-            nom_fitxer: a.nom_fitxer.to_string(),
+            username: value(&self.gn6.username),
+            password: value(&self.gn6.password),
+            domini: value(&self.gn6.domini),
+            codi_tiquet: value(a.codi_tiquet),
+            usuari: value(a.usuari),
+            nom_fitxer: value(a.nom_fitxer),
             // One line: the v2 WSDL types it xs:string, not base64Binary.
-            fitxer_base64: base64::engine::general_purpose::STANDARD.encode(a.content),
+            fitxer_base_64: value(&base64::engine::general_purpose::STANDARD.encode(a.content)),
         };
         let response = self.call::<ops::AnnexarFitxerTiquet>(&request).await?;
-        let result = check("AnnexarFitxerTiquet", response.return_, |r| {
-            (&r.codi_retorn, &r.descripcio_error)
+        let result = check("AnnexarFitxerTiquet", present(response.return_), |r| {
+            (text(&r.codi_retorn), text(&r.descripcio_error))
         })?;
-        Ok(result.codi_annex.trim().to_string())
+        Ok(text(&result.codi_annex).trim().to_string())
     }
 
     async fn add_requester(&self, codi_tiquet: &str, solicitant: &str) -> Result<(), PortError> {
         let request = g::AfegirSolicitantTiquet {
-            username: self.gn6.username.clone(),
-            password: self.gn6.password.clone(),
-            domini: self.gn6.domini.clone(),
-            codi_tiquet: codi_tiquet.to_string(),
-            solicitant: solicitant.to_string(),
+            username: value(&self.gn6.username),
+            password: value(&self.gn6.password),
+            domini: value(&self.gn6.domini),
+            codi_tiquet: value(codi_tiquet),
+            solicitant: value(solicitant),
         };
         let response = self.call::<ops::AfegirSolicitantTiquet>(&request).await?;
-        check("AfegirSolicitantTiquet", response.return_, |r| {
-            (&r.codi_retorn, &r.descripcio_error)
+        check("AfegirSolicitantTiquet", present(response.return_), |r| {
+            (text(&r.codi_retorn), text(&r.descripcio_error))
         })?;
         Ok(())
     }

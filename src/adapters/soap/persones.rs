@@ -1,5 +1,5 @@
-//! SOAP adapter: `IdentityDirectory` over GestioIdentitat Personesv6, using the bindings
-//! generated from `wsdl/Personesv6.wsdl`.
+//! SOAP adapter: `IdentityDirectory` over GestioIdentitat Personesv6, using the xsd-parser
+//! bindings generated from `wsdl/Personesv6.wsdl`.
 
 use super::BusCredentials;
 use super::envelope::call;
@@ -34,7 +34,7 @@ impl<H: HttpTransport> SoapIdentityDirectory<H> {
 impl<H: HttpTransport> IdentityDirectory for SoapIdentityDirectory<H> {
     async fn person(&self, cn: &str) -> Result<Option<Person>, PortError> {
         let request = p::ObtenirDadesPersona {
-            common_name: cn.to_string(),
+            common_name: Some(cn.to_string()),
         };
         let response = call::<ops::ObtenirDadesPersona, H>(
             &self.http,
@@ -50,12 +50,13 @@ impl<H: HttpTransport> IdentityDirectory for SoapIdentityDirectory<H> {
         if data.ok != Some(true) {
             return Ok(None);
         }
-        let email = data.email_preferent.trim();
+        let email = data.email_preferent.as_deref().unwrap_or_default().trim();
+        let common_name = data.common_name.as_deref().unwrap_or_default().trim();
         Ok(Some(Person {
-            cn: if data.common_name.trim().is_empty() {
+            cn: if common_name.is_empty() {
                 cn.to_string()
             } else {
-                data.common_name.trim().to_string()
+                common_name.to_string()
             },
             email_preferent: (!email.is_empty()).then(|| email.to_string()),
         }))
@@ -63,7 +64,7 @@ impl<H: HttpTransport> IdentityDirectory for SoapIdentityDirectory<H> {
 
     async fn persons_by_email(&self, email: &str) -> Result<Vec<String>, PortError> {
         let request = p::LlistaPersones {
-            email: email.to_string(),
+            email: Some(email.to_string()),
         };
         let response =
             call::<ops::LlistaPersones, H>(&self.http, &self.endpoint, &self.bus, &request, &[])
@@ -74,7 +75,8 @@ impl<H: HttpTransport> IdentityDirectory for SoapIdentityDirectory<H> {
             .map(|l| {
                 l.persona
                     .into_iter()
-                    .map(|p| p.cn.trim().to_string())
+                    .filter_map(|p| p.cn)
+                    .map(|cn| cn.trim().to_string())
                     .filter(|cn| !cn.is_empty())
                     .collect()
             })

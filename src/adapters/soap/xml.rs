@@ -1,12 +1,19 @@
-//! SOAP adapter internals: the small namespace-aware XML tree, writer and traits the
-//! generated bindings (`generated.rs`) are written against.
+//! SOAP adapter internals: glue between the xsd-parser generated bindings
+//! (`generated.rs`) and the SOAP envelope: the operation table types, writing a request
+//! element, a reader that hands the generated deserializers the payload of a SOAP Body, and
+//! a small namespace-aware tree used to classify answers (Envelope, Body, Fault).
 
 use std::borrow::Cow;
 use std::fmt;
 
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
+use quick_xml::writer::Writer;
+use xsd_parser_types::quick_xml::{
+    Error as BindingError, Serializer, WithDeserializer, WithSerializer, XmlReader, XmlReaderSync,
+};
+use xsd_parser_types::xml::Nillable;
 
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
@@ -22,29 +29,12 @@ pub struct Operation {
     pub response_element: &'static str,
 }
 
-/// Ties an operation's request and response bindings together (generated per operation).
+/// Ties an operation's generated request and response element types together (generated
+/// per operation).
 pub trait SoapOperation {
-    type Request: SoapElement;
-    type Response: SoapElement;
+    type Request: WithSerializer;
+    type Response: WithDeserializer;
     const OPERATION: Operation;
-}
-
-/// A generated complex type: writes its children, reads itself from an element.
-pub trait SoapType: Sized {
-    fn write_children(&self, w: &mut XmlWriter);
-    fn from_xml(e: &XmlElement) -> Result<Self, DecodeError>;
-}
-
-/// A generated top-level element.
-pub trait SoapElement: SoapType {
-    const NAMESPACE: &'static str;
-    const NAME: &'static str;
-
-    fn write_element(&self, w: &mut XmlWriter) {
-        w.open(Self::NAMESPACE, Self::NAME);
-        self.write_children(w);
-        w.close();
-    }
 }
 
 /// The XML could not be read or did not have the expected shape.
@@ -58,6 +48,233 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+impl From<BindingError> for DecodeError {
+    fn from(e: BindingError) -> Self {
+        DecodeError(e.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Values of the generated `Option<Nillable<String>>` fields.
+
+/// A request value. Always `Some` and never nil: GN6 expects every element, empty when
+/// unused, as the old clients sent them. Characters XML 1.0 cannot carry (control
+/// characters that sometimes come in mail bodies) are dropped, or the server would reject
+/// the whole request.
+pub fn value(s: &str) -> Option<Nillable<String>> {
+    let allowed = |c: char| {
+        !(c < ' ' && c != '\t' && c != '\n' && c != '\r') && c != '\u{FFFE}' && c != '\u{FFFF}'
+    };
+    let clean = if s.chars().all(allowed) {
+        s.to_string()
+    } else {
+        s.chars().filter(|&c| allowed(c)).collect()
+    };
+    Some(Nillable::new(clean))
+}
+
+/// A response value: missing and `xsi:nil` both read as empty.
+pub fn text(v: &Option<Nillable<String>>) -> String {
+    v.as_ref().and_then(|n| n.0.clone()).unwrap_or_default()
+}
+
+/// A response child that is a complex type: missing and `xsi:nil` both read as `None`.
+pub fn present<T>(v: Option<Nillable<T>>) -> Option<T> {
+    v.and_then(|n| n.0)
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing.
+
+/// Prefix of the root element `write_element` names itself.
+const ROOT_PREFIX: &str = "op";
+
+/// Writes a generated value as XML, with the namespace declarations it needs.
+///
+/// `root` = (namespace, name) of the element to write it as. It is needed for elements
+/// whose type is a named complex type (Personesv6): xsd-parser then names the element after
+/// the type, unqualified, which is not what the WSDL says.
+pub fn write_element<T: WithSerializer>(
+    value: &T,
+    root: Option<(&str, &str)>,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let root_name = root.map(|(_, name)| format!("{ROOT_PREFIX}:{name}"));
+    let mut writer = Writer::new(out);
+    let mut first = true;
+    for event in value.serializer(root_name.as_deref(), true)?.into_iter() {
+        let event = match event? {
+            Event::Start(s) if first => Event::Start(declare_root(s, root)),
+            Event::Empty(s) if first => Event::Empty(declare_root(s, root)),
+            // A literal CR would be normalised away by the receiving parser.
+            Event::Text(t) if t.contains(&b'\r') => {
+                let raw = String::from_utf8_lossy(&t).replace('\r', "&#13;");
+                Event::Text(BytesText::from_escaped(raw))
+            }
+            event => event,
+        };
+        first = false;
+        writer
+            .write_event(event)
+            .map_err(|e| DecodeError(format!("XML: {e}")))?;
+    }
+    Ok(())
+}
+
+fn declare_root<'a>(mut start: BytesStart<'a>, root: Option<(&str, &str)>) -> BytesStart<'a> {
+    if let Some((ns, _)) = root {
+        start.push_attribute((format!("xmlns:{ROOT_PREFIX}").as_str(), ns));
+    }
+    start
+}
+
+/// (wire name, text) of every non-empty simple child of a generated value, in schema order.
+pub fn scalar_fields<T: WithSerializer>(value: &T) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut bytes = Vec::new();
+    if write_element(value, None, &mut bytes).is_err() {
+        return out;
+    }
+    let Ok(tree) = parse(&bytes) else {
+        return out;
+    };
+    for child in &tree.children {
+        if child.children.is_empty() && !child.text.is_empty() {
+            out.push((child.name.clone(), child.text.clone()));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading the payload of a SOAP Body with a generated deserializer.
+
+const SOAP_ENV_NS: &[u8] = b"http://schemas.xmlsoap.org/soap/envelope/";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Before the payload: Envelope, Header and Body are skipped.
+    Envelope,
+    /// Inside the payload, at this element depth.
+    Payload(usize),
+    /// After the payload.
+    Done,
+}
+
+/// Feeds a generated deserializer the first element inside `soapenv:Body`, as if it were
+/// the document. The generated code resolves prefixes from the `xmlns` attributes it sees,
+/// so the declarations made on Envelope, Header and Body are copied onto the payload's start
+/// tag (where the payload does not redeclare them).
+pub struct BodyReader<'a> {
+    inner: NsReader<&'a [u8]>,
+    position: Position,
+    depth: usize,
+    xmlns: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl<'a> BodyReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        BodyReader {
+            inner: NsReader::from_reader(bytes),
+            position: Position::Envelope,
+            depth: 0,
+            xmlns: Vec::new(),
+        }
+    }
+
+    fn collect_xmlns(&mut self, start: &BytesStart) -> Result<(), BindingError> {
+        for a in start.attributes() {
+            let a = a.map_err(quick_xml::Error::from)?;
+            let key = a.key.as_ref();
+            if key == b"xmlns" || key.starts_with(b"xmlns:") {
+                self.xmlns.retain(|(k, _)| k != key);
+                self.xmlns.push((key.to_vec(), a.value.to_vec()));
+            }
+        }
+        Ok(())
+    }
+
+    fn payload_start(&self, start: &BytesStart<'a>) -> Result<BytesStart<'a>, BindingError> {
+        let mut out = start.clone();
+        for (key, value) in &self.xmlns {
+            if start
+                .try_get_attribute(key.as_slice())
+                .map_err(quick_xml::Error::from)?
+                .is_none()
+            {
+                out.push_attribute((key.as_slice(), value.as_slice()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl XmlReader for BodyReader<'_> {
+    // The position setter is private to xsd-parser-types; `with_error_info()` adds the
+    // element path instead.
+    fn extend_error(&self, error: BindingError) -> BindingError {
+        error
+    }
+}
+
+impl<'a> XmlReaderSync<'a> for BodyReader<'a> {
+    fn read_event(&mut self) -> Result<Event<'a>, BindingError> {
+        loop {
+            match self.position {
+                Position::Done => return Ok(Event::Eof),
+                Position::Payload(depth) => {
+                    let event = self.inner.read_event()?;
+                    match &event {
+                        Event::Start(_) => self.position = Position::Payload(depth + 1),
+                        Event::End(_) if depth == 1 => self.position = Position::Done,
+                        Event::End(_) => self.position = Position::Payload(depth - 1),
+                        Event::Eof => self.position = Position::Done,
+                        _ => {}
+                    }
+                    return Ok(event);
+                }
+                Position::Envelope => {
+                    let (resolved, event) = self.inner.read_resolved_event()?;
+                    let soap =
+                        matches!(resolved, ResolveResult::Bound(ns) if ns.as_ref() == SOAP_ENV_NS);
+                    match event {
+                        Event::Start(ref s) | Event::Empty(ref s) if soap && self.depth < 2 => {
+                            let name = s.local_name();
+                            if name.as_ref() == b"Header" {
+                                if matches!(event, Event::Start(_)) {
+                                    let end = s.to_end().into_owned();
+                                    self.inner.read_to_end(end.name())?;
+                                }
+                                continue;
+                            }
+                            self.collect_xmlns(s)?;
+                            if matches!(event, Event::Start(_)) {
+                                self.depth += 1;
+                            }
+                        }
+                        Event::Start(ref s) if self.depth == 2 => {
+                            let start = self.payload_start(s)?;
+                            self.position = Position::Payload(1);
+                            return Ok(Event::Start(start));
+                        }
+                        Event::Empty(ref s) if self.depth == 2 => {
+                            let start = self.payload_start(s)?;
+                            self.position = Position::Done;
+                            return Ok(Event::Empty(start));
+                        }
+                        Event::Eof => {
+                            self.position = Position::Done;
+                            return Ok(Event::Eof);
+                        }
+                        Event::End(_) => self.depth = self.depth.saturating_sub(1),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// An attribute with its namespace resolved ("" = no namespace).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,24 +316,6 @@ impl XmlElement {
     /// `xsi:nil="true"`.
     pub fn is_nil(&self) -> bool {
         matches!(self.attr(XSI_NS, "nil").map(str::trim), Some("true" | "1"))
-    }
-
-    /// Text content of a simple element; nil reads as empty (like absence).
-    pub fn value(&self) -> &str {
-        if self.is_nil() { "" } else { &self.text }
-    }
-
-    /// An `xs:boolean`, also accepting the usual spellings; nil or empty = None.
-    pub fn bool_value(&self) -> Result<Option<bool>, DecodeError> {
-        match self.value().trim() {
-            "" => Ok(None),
-            "true" | "1" | "TRUE" | "True" => Ok(Some(true)),
-            "false" | "0" | "FALSE" | "False" => Ok(Some(false)),
-            other => Err(DecodeError(format!(
-                "{}: valor booleà no vàlid '{other}'",
-                self.name
-            ))),
-        }
     }
 }
 
@@ -248,91 +447,6 @@ fn push_text(stack: &mut [XmlElement], t: &str) -> Result<(), DecodeError> {
     }
 }
 
-/// Writes elements with namespace prefixes declared where first needed.
-#[derive(Debug, Default)]
-pub struct XmlWriter {
-    out: String,
-    /// Open elements: (qualified tag, number of prefixes declared on it).
-    open: Vec<(String, usize)>,
-    /// In-scope (namespace, prefix) declarations, innermost last.
-    prefixes: Vec<(String, String)>,
-    next_prefix: usize,
-}
-
-impl XmlWriter {
-    pub fn new() -> XmlWriter {
-        XmlWriter::default()
-    }
-
-    /// Pre-declares a prefix for a namespace (written by the caller, e.g. on an Envelope).
-    pub fn declare(&mut self, ns: &str, prefix: &str) {
-        self.prefixes.push((ns.to_string(), prefix.to_string()));
-    }
-
-    /// Appends raw, already well-formed XML.
-    pub fn raw(&mut self, s: &str) {
-        self.out.push_str(s);
-    }
-
-    fn tag(&mut self, ns: &str) -> (String, Option<String>) {
-        if ns.is_empty() {
-            return (String::new(), None);
-        }
-        if let Some((_, p)) = self.prefixes.iter().rev().find(|(n, _)| n == ns) {
-            return (format!("{p}:"), None);
-        }
-        self.next_prefix += 1;
-        let p = format!("m{}", self.next_prefix);
-        (format!("{p}:"), Some(p))
-    }
-
-    pub fn open(&mut self, ns: &str, name: &str) {
-        let (prefix, declare) = self.tag(ns);
-        let qname = format!("{prefix}{name}");
-        self.out.push('<');
-        self.out.push_str(&qname);
-        let mut declared = 0;
-        if let Some(p) = declare {
-            self.out.push_str(&format!(" xmlns:{p}=\"{}\"", escape(ns)));
-            self.prefixes.push((ns.to_string(), p));
-            declared = 1;
-        }
-        self.out.push('>');
-        self.open.push((qname, declared));
-    }
-
-    pub fn close(&mut self) {
-        if let Some((qname, declared)) = self.open.pop() {
-            self.out.push_str("</");
-            self.out.push_str(&qname);
-            self.out.push('>');
-            for _ in 0..declared {
-                self.prefixes.pop();
-            }
-        }
-    }
-
-    /// A simple element; empty text gives an empty element (never omitted, never nil).
-    pub fn leaf(&mut self, ns: &str, name: &str, text: &str) {
-        self.open(ns, name);
-        self.out.push_str(&escape(text));
-        self.close();
-    }
-
-    pub fn leaf_bool(&mut self, ns: &str, name: &str, value: Option<bool>) {
-        let text = match value {
-            Some(true) => "true",
-            Some(false) => "false",
-            None => "",
-        };
-        self.leaf(ns, name, text);
-    }
-
-    pub fn finish(self) -> String {
-        self.out
-    }
-}
-
 /// Escapes text and attribute values, dropping characters XML 1.0 cannot carry (control
 /// characters that sometimes come in mail bodies would make the server reject the request).
 pub fn escape(s: &str) -> Cow<'_, str> {
@@ -385,25 +499,61 @@ mod tests {
     }
 
     #[test]
-    fn writer_declares_prefix_once_and_escapes() {
-        let mut w = XmlWriter::new();
-        w.open("urn:a", "r");
-        w.leaf("urn:a", "x", "1 < 2 & \u{1}ok\r\n");
-        w.leaf("", "y", "");
-        w.close();
+    fn request_values_are_never_nil_and_drop_illegal_characters() {
+        assert_eq!(value(""), Some(Nillable::new(String::new())));
         assert_eq!(
-            w.finish(),
-            "<m1:r xmlns:m1=\"urn:a\"><m1:x>1 &lt; 2 &amp; ok&#13;\n</m1:x><y></y></m1:r>"
+            value("a\u{1}b\r\n\t"),
+            Some(Nillable::new("ab\r\n\t".into()))
         );
+        assert_eq!(text(&None), "");
+        assert_eq!(text(&Some(Nillable::nil())), "");
+        assert_eq!(text(&value("x")), "x");
     }
 
     #[test]
-    fn nil_reads_as_empty() {
+    fn nil_is_detected() {
         let root = parse(
             br#"<a xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true">x</a>"#,
         )
         .unwrap();
-        assert_eq!(root.value(), "");
-        assert_eq!(root.bool_value().unwrap(), None);
+        assert!(root.is_nil());
+    }
+
+    #[test]
+    fn body_reader_yields_the_payload_with_envelope_namespaces() {
+        let doc = br#"<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:d="urn:d"><e:Header><h:x xmlns:h="urn:h"><h:y/></h:x></e:Header><e:Body xmlns:b="urn:b"><d:p xmlns:b="urn:own"><b:c>1</b:c></d:p></e:Body></e:Envelope>"#;
+        let mut r = BodyReader::new(doc);
+        let mut seen = Vec::new();
+        loop {
+            let ev = r.read_event().unwrap();
+            if matches!(ev, Event::Eof) {
+                break;
+            }
+            if let Event::Start(s) = &ev {
+                let attrs: Vec<String> = s
+                    .attributes()
+                    .map(|a| {
+                        let a = a.unwrap();
+                        format!(
+                            "{}={}",
+                            String::from_utf8_lossy(a.key.as_ref()),
+                            String::from_utf8_lossy(&a.value)
+                        )
+                    })
+                    .collect();
+                seen.push(format!(
+                    "{} {}",
+                    String::from_utf8_lossy(s.name().as_ref()),
+                    attrs.join(" ")
+                ));
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "d:p xmlns:b=urn:own xmlns:e=http://schemas.xmlsoap.org/soap/envelope/ xmlns:d=urn:d",
+                "b:c "
+            ]
+        );
     }
 }
