@@ -75,6 +75,12 @@ fn d_connect_timeout() -> u64 {
 fn d_request_timeout() -> u64 {
     60
 }
+fn d_max_tickets_per_hour() -> u32 {
+    20
+}
+fn d_deadline_secs() -> u64 {
+    120
+}
 
 /// The whole configuration, as read from the TOML file.
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +190,18 @@ pub struct Config {
     pub notificar_errors_to: String,
     #[serde(default = "d_servidor_mail")]
     pub servidor_mail: String,
+
+    // Loop protection and limits (issue 5).
+    /// The gateway's own addresses: mail from them is never processed (loop).
+    /// `notificar_errors_from` counts as one too.
+    #[serde(default)]
+    pub adreces_propies: Vec<String>,
+    /// New tickets per sender and hour before REJECT; 0 = unlimited.
+    #[serde(default = "d_max_tickets_per_hour")]
+    pub max_tickets_per_hour: u32,
+    /// Overall deadline of one mail, in seconds, below common MTA command limits.
+    #[serde(default = "d_deadline_secs")]
+    pub deadline_secs: u64,
 
     // Sandbox.
     #[serde(default)]
