@@ -5,5 +5,6 @@ pub mod http;
 pub mod journal;
 pub mod mail;
 pub mod quarantine;
+pub mod retry;
 pub mod sandbox;
 pub mod soap;

@@ -216,6 +216,11 @@ pub fn class_name(class: AutoClass) -> &'static str {
 /// this mail one of our own or GN6's own, if any. Checked before `mails_sempre_ticket`
 /// can force anything through, since no list should be able to start a loop.
 pub fn loop_rule(mail: &Mail, settings: &Settings) -> Option<String> {
+    // Our own marker, on every error report we send: the classifier knows it too, but
+    // here `mails_sempre_ticket` cannot override it.
+    if let Some(v) = mail.header("X-Mailtoticket-Loop") {
+        return Some(format!("X-Mailtoticket-Loop: {}", v.trim()));
+    }
     if !settings.own_addresses.is_empty() {
         for from in &mail.from {
             let address = settings.identity.canonical(&bare_address(from));
