@@ -9,6 +9,13 @@
 //! ticket never tries the reply filters again, and one that already commented never
 //! tries the creation filters, so a resumed run cannot take the other path. Read-only
 //! calls (ConsultaTiquetsDades, the directory) are repeated on a resume.
+//!
+//! Loop protection (issue 5 §4): our own loop marker, the gateway's own addresses and
+//! GN6's own notifications are skipped before any list can force them through
+//! ([`loop_rule`]); a sender gets at most `max_tickets_per_hour` new tickets an hour
+//! ([`RateLimit`]); automatic mail forced through never reopens nor notifies.
+//! [`deliver_with_deadline`] bounds the whole mail; retries of read-only calls live in
+//! the `adapters::retry` decorator, so the use case never repeats a call itself.
 
 mod filters;
 pub mod identity;

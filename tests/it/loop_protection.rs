@@ -485,3 +485,20 @@ fn automatic_mail_is_skipped_before_the_limit_is_asked() {
     assert_eq!(out.status, Status::Skip, "{out:?}");
     assert_eq!(out.class.as_deref(), Some("auto-reply"));
 }
+
+// ---------------------------------------------------- settings
+
+#[test]
+fn loop_settings_defaults_and_own_address_list() {
+    let s = settings("");
+    assert!(s.config.adreces_propies.is_empty());
+    assert!(s.own_addresses.is_empty(), "{:?}", s.own_addresses);
+    assert_eq!(s.config.max_tickets_per_hour, 20);
+    assert_eq!(s.config.deadline_secs, 120);
+    let s = settings(
+        "adreces_propies = ['Suport <SUPORT@ac.upc.es>', ' ']\nnotificar_errors_from = 'gw@upc.edu'\nmax_tickets_per_hour = 5\ndeadline_secs = 30",
+    );
+    assert_eq!(s.own_addresses, vec!["suport@ac.upc.edu", "gw@upc.edu"]);
+    assert_eq!(s.config.max_tickets_per_hour, 5);
+    assert_eq!(s.config.deadline_secs, 30);
+}
