@@ -502,3 +502,20 @@ fn loop_settings_defaults_and_own_address_list() {
     assert_eq!(s.config.max_tickets_per_hour, 5);
     assert_eq!(s.config.deadline_secs, 30);
 }
+
+#[test]
+fn parsed_gn6_notification_is_skipped_and_a_parsed_reply_to_it_is_not() {
+    use mailtoticket::adapters::mail::{AttachmentFilters, parse};
+    let s = settings("");
+    let notification = b"From: GN6 <gn6@upc.edu>\r\nTo: suport@upc.edu\r\n\
+Message-ID: <3f2a-9b-tiquet-id-657421@gn6>\r\nSubject: Tiquet 657421 actualitzat\r\n\
+Content-Type: text/plain\r\n\r\nS'ha afegit un comentari.\r\n";
+    let m = parse(notification, &AttachmentFilters::default());
+    assert_loop(&run_untouched(&m, &s), "Message-ID de GN6");
+
+    let reply = b"From: pep@upc.edu\r\nTo: suport@upc.edu\r\n\
+Message-ID: <3f2a-9c-tiquet-id-657421@gn6>\r\nIn-Reply-To: <3f2a-9b-tiquet-id-657421@gn6>\r\n\
+Subject: Re: Tiquet 657421 actualitzat\r\nContent-Type: text/plain\r\n\r\nGracies\r\n";
+    let m = parse(reply, &AttachmentFilters::default());
+    assert!(mailtoticket::app::loop_rule(&m, &s).is_none());
+}
