@@ -75,7 +75,6 @@ fn d_connect_timeout() -> u64 {
 fn d_request_timeout() -> u64 {
     60
 }
-
 fn d_journal_retention_days() -> u32 {
     90
 }
@@ -235,12 +234,18 @@ pub struct Config {
     pub quarantine_dir: Option<PathBuf>,
     #[serde(default = "d_journal_retention_days")]
     pub journal_retention_days: u32,
-    /// Wall-clock budget of one delivery; past it the run stops with TEMPFAIL.
-    #[serde(default = "d_deadline_secs")]
-    pub deadline_secs: u64,
-    /// Tickets created per hour above which new mails are held (loop protection).
+
+    // Loop protection and limits (issue 5).
+    /// The gateway's own addresses: mail from them is never processed (loop).
+    /// `notificar_errors_from` counts as one too.
+    #[serde(default)]
+    pub adreces_propies: Vec<String>,
+    /// New tickets per sender and hour before REJECT; 0 = unlimited.
     #[serde(default = "d_max_tickets_per_hour")]
     pub max_tickets_per_hour: u32,
+    /// Overall deadline of one mail, in seconds, below common MTA command limits.
+    #[serde(default = "d_deadline_secs")]
+    pub deadline_secs: u64,
 
     // Sandbox.
     #[serde(default)]

@@ -8,5 +8,6 @@ pub mod mail;
 pub mod planning;
 pub mod quarantine;
 pub mod report;
+pub mod retry;
 pub mod sandbox;
 pub mod soap;

@@ -16,7 +16,7 @@ use crate::domain::texts::{self, Uploaded};
 use crate::domain::ticket::{
     CommentKind, ESTAT_OBERT, NewAttachment, NewComment, TicketChanges, TicketInfo,
 };
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, Step, TicketSystem};
+use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Why a filter did not finish.
 #[derive(Debug)]
@@ -28,6 +28,10 @@ enum Failure {
     /// The journal could not record a done step: stop before anything else is done,
     /// or the next run would repeat it.
     Journal(PortError),
+    /// The sender reached `max_tickets_per_hour` (loop protection).
+    RateLimited { sender: String, limit: u32 },
+    /// The rate-limit store could not be read: retry later rather than risk a flood.
+    RateStore(PortError),
 }
 
 impl Failure {
@@ -37,6 +41,8 @@ impl Failure {
             Failure::Directory(err) if err.is_transient() => Status::TempFail,
             Failure::Directory(_) => Status::Error,
             Failure::Journal(_) => Status::TempFail,
+            Failure::RateLimited { .. } => Status::Reject,
+            Failure::RateStore(_) => Status::TempFail,
         }
     }
 
@@ -45,6 +51,10 @@ impl Failure {
             Failure::Ticket { what, err } => format!("{what}: {err}"),
             Failure::Directory(err) => format!("directori d'identitat: {err}"),
             Failure::Journal(err) => format!("diari: {err}"),
+            Failure::RateLimited { sender, limit } => {
+                format!("límit de tiquets nous per hora superat: {sender} ({limit} per hora)")
+            }
+            Failure::RateStore(err) => format!("comptador de tiquets nous: {err}"),
         }
     }
 }
@@ -104,19 +114,28 @@ fn gn6(what: &'static str) -> impl FnOnce(PortError) -> Failure {
 }
 
 /// One delivery in progress.
-pub(super) struct Run<'a, T, I, C, J> {
+pub(super) struct Run<'a, T, I, C, J, R> {
     mail: &'a Mail,
     settings: &'a Settings,
     tickets: &'a T,
     identity: &'a I,
     clock: &'a C,
     journal: &'a J,
+    rate: &'a R,
     automatic: bool,
     /// The requester lookup (§4), done at most once per mail.
     requester: Option<Option<String>>,
 }
 
-impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T, I, C, J> {
+impl<'a, T, I, C, J, R> Run<'a, T, I, C, J, R>
+where
+    T: TicketSystem,
+    I: IdentityDirectory,
+    C: Clock,
+    J: Journal,
+    R: RateLimit,
+{
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         mail: &'a Mail,
         settings: &'a Settings,
@@ -124,6 +143,7 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
         identity: &'a I,
         clock: &'a C,
         journal: &'a J,
+        rate: &'a R,
         automatic: bool,
     ) -> Self {
         Run {
@@ -133,6 +153,7 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
             identity,
             clock,
             journal,
+            rate,
             automatic,
             requester: None,
         }
@@ -402,6 +423,7 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
                 code
             }
             None => {
+                self.check_rate_limit()?;
                 let code = self
                     .tickets
                     .create_ticket(&ticket)
@@ -409,6 +431,7 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
                     .map_err(gn6("AltaTiquet"))?;
                 self.record(&Step::TicketCreated, &code)?;
                 info!("Ticket creat: {code}");
+                self.note_new_ticket();
                 code
             }
         };
@@ -448,6 +471,52 @@ impl<'a, T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal> Run<'a, T,
             requester: user.to_string(),
             what: "tiquet creat",
         })
+    }
+
+    /// Who the per-hour limit counts: the From address, else the requester address.
+    fn rate_sender(&self) -> String {
+        let sender = if self.mail.sender().is_empty() {
+            self.mail.requester_email()
+        } else {
+            self.mail.sender()
+        };
+        self.settings.identity.canonical(sender)
+    }
+
+    /// Loop protection: a sender that already has `max_tickets_per_hour` new tickets
+    /// in the last hour gets no more (an auto-responder answering our notices would
+    /// otherwise open tickets without end). Only asked before a real AltaTiquet, so a
+    /// resumed run of a ticket already created is never refused.
+    fn check_rate_limit(&self) -> Result<(), Failure> {
+        let limit = self.settings.config.max_tickets_per_hour;
+        if limit == 0 {
+            return Ok(());
+        }
+        let sender = self.rate_sender();
+        let since = self.clock.now() - chrono::TimeDelta::hours(1);
+        let count = self
+            .rate
+            .count_new_tickets(&sender, since)
+            .map_err(Failure::RateStore)?;
+        if count >= limit {
+            warn!(
+                "Límit de tiquets nous superat: {sender} ja té {count} tiquets nous en l'última hora (màxim {limit}); no en creo cap més"
+            );
+            return Err(Failure::RateLimited { sender, limit });
+        }
+        Ok(())
+    }
+
+    /// Counts the ticket just created. A failure here only loses one count: the
+    /// ticket exists and is journalled, so the run goes on.
+    fn note_new_ticket(&self) {
+        if self.settings.config.max_tickets_per_hour == 0 {
+            return;
+        }
+        let sender = self.rate_sender();
+        if let Err(e) = self.rate.note_new_ticket(&sender, self.clock.now()) {
+            warn!("No puc comptar el tiquet nou de {sender}: {e}");
+        }
     }
 
     /// §5.5: every kept attachment, uploaded as `user`, each at most once.

@@ -9,9 +9,18 @@
 //! ticket never tries the reply filters again, and one that already commented never
 //! tries the creation filters, so a resumed run cannot take the other path. Read-only
 //! calls (ConsultaTiquetsDades, the directory) are repeated on a resume.
+//!
+//! Loop protection (issue 5 §4): our own loop marker, the gateway's own addresses and
+//! GN6's own notifications are skipped before any list can force them through
+//! ([`loop_rule`]); a sender gets at most `max_tickets_per_hour` new tickets an hour
+//! ([`RateLimit`]); automatic mail forced through never reopens nor notifies.
+//! [`deliver_with_deadline`] bounds the whole mail; retries of read-only calls live in
+//! the `adapters::retry` decorator, so the use case never repeats a call itself.
 
 mod filters;
 pub mod identity;
+
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use chrono_tz::Tz;
@@ -25,7 +34,7 @@ use crate::domain::identity::IdentityRules;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::rules::Rule;
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, Step, TicketSystem};
+use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Settings of the use case, validated and compiled once from the configuration.
 #[derive(Debug, Clone)]
@@ -45,6 +54,18 @@ pub struct Settings {
     pub cc_via: Option<Regex>,
     /// `zona_horaria`; `None` = the offset of the clock's `now()` (the server's zone).
     pub time_zone: Option<Tz>,
+    /// `adreces_propies` plus `notificar_errors_from`, bare and in canonical form.
+    pub own_addresses: Vec<String>,
+}
+
+/// The bare address of `Name <a@b>` or `a@b`, lower-cased.
+fn bare_address(text: &str) -> String {
+    let t = text.trim();
+    let inner = match (t.rfind('<'), t.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &t[a + 1..b],
+        _ => t,
+    };
+    inner.trim().to_lowercase()
 }
 
 fn compile(key: &str, pattern: &str) -> Result<Regex, ConfigError> {
@@ -127,10 +148,17 @@ impl Settings {
                 skip_list_mail: config.skip_list_mail,
             },
             rules,
-            identity,
             regex_reply: compile("regex_reply", &config.regex_reply)?,
             regex_privat: compile("regex_privat", &config.regex_privat)?,
             regex_message_id: compile("regex_message_id", &config.regex_message_id)?,
+            own_addresses: config
+                .adreces_propies
+                .iter()
+                .chain(std::iter::once(&config.notificar_errors_from))
+                .map(|a| identity.canonical(&bare_address(a)))
+                .filter(|a| !a.is_empty())
+                .collect(),
+            identity,
             cc_via,
             time_zone,
         })
@@ -191,19 +219,60 @@ pub fn class_name(class: AutoClass) -> &'static str {
     }
 }
 
+/// Loop protection beyond the classifier's headers (issue 5): the rule that makes
+/// this mail one of our own or GN6's own, if any. Checked before `mails_sempre_ticket`
+/// can force anything through, since no list should be able to start a loop.
+pub fn loop_rule(mail: &Mail, settings: &Settings) -> Option<String> {
+    // Our own marker, on every error report we send: the classifier knows it too, but
+    // here `mails_sempre_ticket` cannot override it.
+    if let Some(v) = mail.header("X-Mailtoticket-Loop") {
+        return Some(format!("X-Mailtoticket-Loop: {}", v.trim()));
+    }
+    if !settings.own_addresses.is_empty() {
+        for from in &mail.from {
+            let address = settings.identity.canonical(&bare_address(from));
+            if settings.own_addresses.contains(&address) {
+                return Some(format!("adreça pròpia {address}"));
+            }
+        }
+    }
+    // GN6 writes its notifications with its own Message-ID form. One that is not a
+    // reply to anything is GN6 talking to itself through us: processing it would
+    // make a ticket (or a comment) out of a notification about a ticket.
+    if let Some(id) = mail.message_id.as_deref().map(str::trim)
+        && settings.regex_message_id.is_match(id)
+        && mail.in_reply_to.is_empty()
+        && mail.references.is_empty()
+        && !settings.regex_reply.is_match(&mail.subject)
+    {
+        return Some(format!("Message-ID de GN6 {id}"));
+    }
+    None
+}
+
 /// Handles one mail: classification, then the filters in order.
+///
+/// `rate` counts the new tickets per sender for `max_tickets_per_hour`.
 ///
 /// A mail forced through by `mails_sempre_ticket` although it looks automatic gets
 /// no creation notice (`enviarMissatgeCreacio` N), no comment notification and never
 /// reopens a ticket: answering a robot is how mail loops start.
-pub async fn deliver<T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal>(
+pub async fn deliver<T, I, C, J, R>(
     mail: &Mail,
     settings: &Settings,
     tickets: &T,
     identity: &I,
     clock: &C,
     journal: &J,
-) -> Delivery {
+    rate: &R,
+) -> Delivery
+where
+    T: TicketSystem,
+    I: IdentityDirectory,
+    C: Clock,
+    J: Journal,
+    R: RateLimit,
+{
     if let Some(status) = journal.done(&Step::Completed) {
         let ticket = journal
             .done(&Step::TicketCreated)
@@ -214,6 +283,14 @@ pub async fn deliver<T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal
         );
         let mut d = Delivery::new(Status::Success, "entrega duplicada: ja tractat");
         d.ticket = ticket;
+        return d;
+    }
+
+    if let Some(rule) = loop_rule(mail, settings) {
+        let name = class_name(AutoClass::Loop);
+        info!("Mail automàtic ({name}, regla {rule}): no el tracto");
+        let mut d = Delivery::new(Status::Skip, format!("mail automàtic: {name} ({rule})"));
+        d.class = Some(name.to_string());
         return d;
     }
 
@@ -257,6 +334,7 @@ pub async fn deliver<T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal
         identity,
         clock,
         journal,
+        rate,
         automatic.is_some(),
     );
     let mut delivery = run.run_filters().await;
@@ -271,6 +349,44 @@ pub async fn deliver<T: TicketSystem, I: IdentityDirectory, C: Clock, J: Journal
         delivery.reason = format!("diari: {e}");
     }
     delivery
+}
+
+/// [`deliver`] within an overall deadline. On expiry the run is dropped where it
+/// stands and the mail is TEMPFAIL: every step completed so far is in the journal,
+/// so the MTA's retry resumes instead of repeating them.
+#[allow(clippy::too_many_arguments)]
+pub async fn deliver_with_deadline<T, I, C, J, R>(
+    mail: &Mail,
+    settings: &Settings,
+    tickets: &T,
+    identity: &I,
+    clock: &C,
+    journal: &J,
+    rate: &R,
+    deadline: Duration,
+) -> Delivery
+where
+    T: TicketSystem,
+    I: IdentityDirectory,
+    C: Clock,
+    J: Journal,
+    R: RateLimit,
+{
+    let run = deliver(mail, settings, tickets, identity, clock, journal, rate);
+    match tokio::time::timeout(deadline, run).await {
+        Ok(delivery) => delivery,
+        Err(_) => {
+            warn!(
+                "Temps esgotat: el mail no s'ha acabat de tractar en {} s; es reintentarà",
+                deadline.as_secs_f64()
+            );
+            let mut d = Delivery::new(Status::TempFail, "temps esgotat");
+            d.ticket = journal
+                .done(&Step::TicketCreated)
+                .or_else(|| journal.done(&Step::CommentAdded));
+            d
+        }
+    }
 }
 
 /// How a failure maps to a status (§1, §5): a transient fault → TEMPFAIL, a clean

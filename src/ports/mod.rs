@@ -134,6 +134,53 @@ pub trait Journal {
     fn record(&self, step: &Step, value: &str) -> Result<(), PortError>;
 }
 
+/// Per-sender count of new tickets, for the "new tickets per hour" limit of loop
+/// protection. The use case asks [`RateLimit::count_new_tickets`] before AltaTiquet
+/// and calls [`RateLimit::note_new_ticket`] after it succeeded. Kept beside the
+/// journal because the count must survive across MDA processes.
+pub trait RateLimit {
+    /// New tickets noted for `sender` (case-insensitive) at or after `since`.
+    fn count_new_tickets(
+        &self,
+        sender: &str,
+        since: DateTime<FixedOffset>,
+    ) -> Result<u32, PortError>;
+    /// Notes one new ticket for `sender` at `at`.
+    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError>;
+}
+
+/// No limit at all (dry runs, `max_tickets_per_hour = 0`): counts nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRateLimit;
+
+impl RateLimit for NoRateLimit {
+    fn count_new_tickets(
+        &self,
+        _sender: &str,
+        _since: DateTime<FixedOffset>,
+    ) -> Result<u32, PortError> {
+        Ok(0)
+    }
+
+    fn note_new_ticket(&self, _sender: &str, _at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        Ok(())
+    }
+}
+
+impl<R: RateLimit + ?Sized> RateLimit for &R {
+    fn count_new_tickets(
+        &self,
+        sender: &str,
+        since: DateTime<FixedOffset>,
+    ) -> Result<u32, PortError> {
+        (**self).count_new_tickets(sender, since)
+    }
+
+    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        (**self).note_new_ticket(sender, at)
+    }
+}
+
 /// A journal that remembers nothing across runs (dry runs, tests, journal disabled).
 #[derive(Debug, Default)]
 pub struct MemoryJournal {

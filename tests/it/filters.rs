@@ -9,7 +9,7 @@ use mailtoticket::domain::outcome::Status;
 use mailtoticket::domain::ticket::{
     CommentKind, ESTAT_OBERT, ESTAT_TANCAT, NewComment, NewTicket, TicketChanges,
 };
-use mailtoticket::ports::{Journal, MemoryJournal, Step};
+use mailtoticket::ports::{Journal, MemoryJournal, NoRateLimit, Step};
 use mockall::Sequence;
 use mockall::predicate::eq;
 
@@ -29,7 +29,7 @@ fn run<J: Journal>(
     d: &MockDirectory,
     j: &J,
 ) -> Delivery {
-    block(deliver(mail, s, t, d, &clock(), j))
+    block(deliver(mail, s, t, d, &clock(), j, &NoRateLimit))
 }
 
 /// A directory that knows each `cn` as `cn@upc.edu`, and no other address.

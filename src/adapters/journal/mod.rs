@@ -160,19 +160,8 @@ impl fmt::Display for MailRecord {
     }
 }
 
-/// Per-sender count of new tickets, for the "new tickets per hour" limit. The use case
-/// asks [`RateLimitStore::count_new_tickets`] before AltaTiquet and calls
-/// [`RateLimitStore::note_new_ticket`] after it succeeded.
-pub trait RateLimitStore {
-    /// New tickets noted for `sender` (case-insensitive) at or after `since`.
-    fn count_new_tickets(
-        &self,
-        sender: &str,
-        since: DateTime<FixedOffset>,
-    ) -> Result<u32, PortError>;
-    /// Notes one new ticket for `sender` at `at`.
-    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError>;
-}
+/// The rate-limit port, under the name this adapter first gave it.
+pub use crate::ports::RateLimit as RateLimitStore;
 
 /// A [`RateLimitStore`] that forgets everything at exit (dry runs, tests).
 #[derive(Debug, Default)]
