@@ -1,1 +1,2 @@
 //! The one integration test binary. Each module is one area.
+mod sandbox;
