@@ -859,3 +859,54 @@ async fn default_namespaces_instead_of_prefixes_are_understood() {
     let xml = consulta(&s, "ConsultaTiquetsDades", "1").await;
     assert_eq!(data(&xml, "assumpte"), vec!["A <b>"]);
 }
+
+#[test]
+fn example_config_and_mails_are_what_the_demo_needs() {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let cfg = mailtoticket::config::Config::load(&root.join("sandbox.toml")).unwrap();
+    assert_eq!(cfg.bus, mailtoticket::config::Bus::Sandbox);
+    let sandbox_dir = cfg.sandbox_dir.clone().unwrap();
+    assert!(Path::new(&cfg.log_file).starts_with(&sandbox_dir));
+    assert!(!cfg.equip_resolutor_nous.is_empty() && !cfg.domini.is_empty());
+
+    let read = |name: &str| std::fs::read(root.join("mail").join(name)).unwrap();
+
+    let raw = read("benvingut.eml");
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(m.subject(), Some("Benvingut, mailtoticket!"));
+    let from = m.from().unwrap().first().unwrap().address().unwrap();
+    assert_eq!(from, "nom.cognom@upc.edu");
+
+    let raw = read("resposta.eml");
+    let m = MessageParser::default().parse(&raw).unwrap();
+    let irt = m.in_reply_to().as_text().unwrap();
+    let re = regex::Regex::new(&cfg.regex_message_id).unwrap();
+    let bracketed = format!("<{irt}>");
+    let caps = re.captures(&bracketed).unwrap();
+    assert_eq!(&caps[1], "1");
+
+    let raw = read("html-annexos.eml");
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert!(
+        m.body_html(0)
+            .unwrap()
+            .contains("cid:logo.7c1d@example.org")
+    );
+    let names: Vec<String> = m
+        .attachments()
+        .map(|a| a.attachment_name().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["logo.png", "incidencies.csv", "fitxa-projector.pdf"]
+    );
+    let inline = m.attachments().filter(|a| a.content_id().is_some()).count();
+    assert_eq!(inline, 1);
+    assert!(m.attachments().all(|a| !a.contents().is_empty()));
+
+    let raw = read("fora-oficina.eml");
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert!(m.header("Auto-Submitted").is_some());
+    assert!(m.subject().unwrap().starts_with("Resposta automàtica"));
+}
