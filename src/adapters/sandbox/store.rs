@@ -2,9 +2,10 @@
 //! folder, shared safely by concurrent processes.
 //!
 //! Layout: `state.toml` (counters), `people.toml`, `tickets/<code>.toml`,
-//! `files/<codiAnnex>` (attachment bytes) and `.lock`. Every read-modify-write holds an
-//! exclusive lock on `.lock`, and every file is replaced atomically (temp file +
-//! rename), so readers that skip the lock still never see a half-written file.
+//! `files/<codiAnnex>` (attachment bytes) and `.lock`. Every read and every
+//! read-modify-write holds an exclusive lock on `.lock` (attachments, written once and
+//! never replaced, are read without it), and files are written through a temporary
+//! file, so a crash never leaves half a file behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -459,20 +460,44 @@ fn write_toml<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
+/// Writes `path` through a temporary file so that nobody ever reads half a file.
+///
+/// An existing file is first moved aside and removed after the new one took its name,
+/// instead of renaming over it: ext4 (auto_da_alloc) flushes the data of a file renamed
+/// over another one, which made every write cost milliseconds. The moment where `path`
+/// is missing is invisible because every reader holds the folder lock.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let parent = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(
-        ".tmp-{}-{}",
+    let unique = format!(
+        "{}-{}",
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
+    );
+    let tmp = parent.join(format!(".tmp-{unique}"));
+    let aside = parent.join(format!(".old-{unique}"));
     let result = (|| {
         let mut f = File::create(&tmp)?;
+        // No fsync: the simulator needs consistency between processes, not durability
+        // across power loss.
         f.write_all(bytes)?;
-        f.sync_data()?;
-        fs::rename(&tmp, path)
+        drop(f);
+        let moved = match fs::rename(path, &aside) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = fs::rename(&tmp, path) {
+            if moved {
+                let _ = fs::rename(&aside, path);
+            }
+            return Err(e);
+        }
+        if moved {
+            let _ = fs::remove_file(&aside);
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
