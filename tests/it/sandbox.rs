@@ -910,3 +910,40 @@ fn example_config_and_mails_are_what_the_demo_needs() {
     assert!(m.header("Auto-Submitted").is_some());
     assert!(m.subject().unwrap().starts_with("Resposta automàtica"));
 }
+
+#[tokio::test]
+async fn from_config_accepts_the_configurations_own_credentials() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut cfg = mailtoticket::config::Config::load(&root.join("sandbox.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    cfg.sandbox_dir = Some(dir.path().to_path_buf());
+    let sc = SandboxConfig::from_config(&cfg);
+    assert_eq!(sc.dir, dir.path());
+    assert_eq!(sc.reopen_period_days, sandbox::DEFAULT_REOPEN_PERIOD_DAYS);
+    let s = sandbox::start(sc, 0).await.unwrap();
+    let env = gn6_envelope(
+        &security(&cfg.username_soa, &cfg.password_soa),
+        "AfegirSolicitantTiquet",
+        [&cfg.username_gn6, &cfg.password_gn6, &cfg.domini],
+        &[("codiTiquet", "1"), ("solicitant", "x")],
+    );
+    let r = http(s.addr, "POST", sandbox::GN6_PATH, "\"\"", &env).await;
+    assert_eq!(codi_retorn(&r.text()), "-4");
+
+    let addr = s.addr;
+    s.shutdown();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[test]
+fn show_ticket_text_reflects_the_stored_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(sandbox::list_tickets(dir.path()).unwrap().is_empty());
+    assert_eq!(sandbox::format_ticket_list(&[]), "(no tickets)\n");
+    let people = sandbox::format_people(&sandbox::list_people(dir.path()).unwrap());
+    assert!(people.contains("cap.secretaria  (Cap Secretaria)  secretaria.dept@upc.edu"));
+    assert!(sandbox::load_ticket(dir.path(), 1).unwrap().is_none());
+}

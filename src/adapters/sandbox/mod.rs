@@ -11,6 +11,7 @@
 //! State lives in [`SandboxConfig::dir`] (see `store`), so several simulators and the
 //! CLI may share one folder.
 
+mod show;
 mod soap;
 mod store;
 mod xml;
@@ -30,6 +31,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+pub use show::{format_people, format_ticket, format_ticket_list};
 pub use soap::format_time;
 pub use store::{
     SimAttachment, SimComment, SimPerson, SimTicket, TicketSummary, add_person, close_ticket,
@@ -65,6 +67,26 @@ pub struct SandboxConfig {
     pub domini: String,
     /// A closed ticket stays closed when reopened after this many days.
     pub reopen_period_days: i64,
+}
+
+/// Reopening period used when the configuration does not say otherwise.
+pub const DEFAULT_REOPEN_PERIOD_DAYS: i64 = 7;
+
+impl SandboxConfig {
+    /// The simulator a configuration talks to with `bus = "sandbox"`: it accepts that
+    /// configuration's own credentials, keeps its state in `sandbox_dir` (else
+    /// [`default_dir`]) and uses [`DEFAULT_REOPEN_PERIOD_DAYS`].
+    pub fn from_config(config: &crate::config::Config) -> SandboxConfig {
+        SandboxConfig {
+            dir: config.sandbox_dir.clone().unwrap_or_else(default_dir),
+            username_soa: config.username_soa.clone(),
+            password_soa: config.password_soa.clone(),
+            username_gn6: config.username_gn6.clone(),
+            password_gn6: config.password_gn6.clone(),
+            domini: config.domini.clone(),
+            reopen_period_days: DEFAULT_REOPEN_PERIOD_DAYS,
+        }
+    }
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -224,6 +246,10 @@ impl RunningSandbox {
     /// Stops accepting connections (connections already open finish on their own).
     pub fn shutdown(self) {
         self.task.abort();
+    }
+    /// Serves until the runtime shuts down (for `mailtoticket sandbox serve`).
+    pub async fn wait(self) {
+        let _ = self.task.await;
     }
 }
 
