@@ -947,3 +947,53 @@ fn show_ticket_text_reflects_the_stored_ticket() {
     assert!(people.contains("cap.secretaria  (Cap Secretaria)  secretaria.dept@upc.edu"));
     assert!(sandbox::load_ticket(dir.path(), 1).unwrap().is_none());
 }
+
+#[tokio::test]
+async fn consulta_tiquets_filters_by_state_requester_and_dates() {
+    let (s, dir) = sim().await;
+    alta(&s, "nom.cognom", "a").await;
+    alta(&s, "maria.garcia", "b").await;
+    alta(&s, "nom.cognom", "c").await;
+    sandbox::close_ticket(dir.path(), 3, 0).unwrap();
+    let today = chrono::Local::now().format("%d-%m-%Y").to_string();
+    let tomorrow = (chrono::Local::now() + chrono::Duration::days(1))
+        .format("%d-%m-%Y")
+        .to_string();
+    let query = |filters: Vec<(&'static str, String)>| {
+        let mut children = consulta_children("");
+        for (n, v) in filters {
+            children.iter_mut().find(|(k, _)| *k == n).unwrap().1 = v;
+        }
+        children
+    };
+    for (filters, expected) in [
+        (
+            vec![("solicitant", "nom.cognom".to_string())],
+            vec!["1", "3"],
+        ),
+        (vec![("estat", "TIQUET_STATUS_TANCAT".into())], vec!["3"]),
+        (
+            vec![("estat", "ESTAT_OBERT_PENDENT".into())],
+            vec!["1", "2"],
+        ),
+        (
+            vec![("dataCreacioInici", today.clone())],
+            vec!["1", "2", "3"],
+        ),
+        (vec![("dataCreacioInici", tomorrow.clone())], vec![]),
+        (vec![("dataTancamentFi", today.clone())], vec!["3"]),
+        (
+            vec![
+                ("solicitant", "nom.cognom".into()),
+                ("estat", "TIQUET_STATUS_OBERT".into()),
+            ],
+            vec!["1"],
+        ),
+    ] {
+        let children = query(filters.clone());
+        let refs: Vec<(&str, &str)> = children.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let xml = gn6(&s, "ConsultaTiquets", &refs).await;
+        assert_eq!(codi_retorn(&xml), "1");
+        assert_eq!(data(&xml, "codiTiquet"), expected, "{filters:?}");
+    }
+}

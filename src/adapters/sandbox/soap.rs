@@ -78,8 +78,10 @@ pub fn handle(
     }
     on_operation(&op.local);
     if !ws_security_ok(config, &envelope) {
+        tracing::warn!("sandbox: {}: WS-Security incorrecte", op.local);
         return fault("soapenv:Client", "Authentication failed");
     }
+    tracing::debug!("sandbox: {}", op.local);
     let result = match service {
         Service::Gn6 => gn6(config, op),
         Service::Persones => persones(&config.dir, op),
