@@ -997,3 +997,55 @@ async fn consulta_tiquets_filters_by_state_requester_and_dates() {
         assert_eq!(data(&xml, "codiTiquet"), expected, "{filters:?}");
     }
 }
+
+const CHILD_ENV: &str = "MAILTOTICKET_SANDBOX_CHILD_DIR";
+
+/// Helper process of `two_processes_share_one_folder`: does nothing unless that test
+/// started it.
+#[tokio::test]
+#[ignore = "helper process of two_processes_share_one_folder"]
+async fn sandbox_child_process_creates_tickets() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let s = sandbox::start(config(Path::new(&dir)), 0).await.unwrap();
+    for _ in 0..10 {
+        alta(&s, "maria.garcia", "fill").await;
+    }
+}
+
+#[tokio::test]
+async fn two_processes_share_one_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "sandbox::sandbox_child_process_creates_tickets",
+                ])
+                .env(CHILD_ENV, dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let s = sandbox::start(config(dir.path()), 0).await.unwrap();
+    for _ in 0..10 {
+        alta(&s, "nom.cognom", "pare").await;
+    }
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        // The filter must have matched the helper, or nothing was tested.
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+    let tickets = sandbox::list_tickets(dir.path()).unwrap();
+    let codes: Vec<u64> = tickets.iter().map(|t| t.codi).collect();
+    assert_eq!(codes, (1..=30).collect::<Vec<u64>>());
+    assert_eq!(tickets.iter().filter(|t| t.assumpte == "fill").count(), 20);
+}
