@@ -20,7 +20,7 @@ use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::exit;
 use crate::adapters::journal::{DeliveryJournal, MailRun, mail_key};
-use crate::ports::{Clock, Journal, MemoryJournal, SystemClock};
+use crate::ports::{Clock, Journal, MemoryJournal, NoRateLimit, RateLimit, SystemClock};
 
 /// Writes the `X-Mailtoticket` line with the input's own line ending (CRLF when the
 /// first line of the input ends in CRLF), then the input untouched.
@@ -238,6 +238,10 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
         Some(run) => run,
         None => &memory,
     };
+    let rate: &dyn RateLimit = match &durable {
+        Some(run) => run,
+        None => &NoRateLimit,
+    };
     let deadline = Duration::from_secs(config.deadline_secs);
     let late = |s: &wiring::Services| {
         (
@@ -260,6 +264,7 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
                 &services.identity,
                 &SystemClock,
                 &journal,
+                &NoRateLimit,
             ),
         )
         .await
@@ -275,6 +280,7 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
             &services.identity,
             &SystemClock,
             &journal,
+            &rate,
         ),
     )
     .await

@@ -341,7 +341,7 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
                     println!("Persones: {}", running.persones_url());
                     println!("State:    {}", dir.display());
                     let _ = io::stdout().flush();
-                    std::future::pending::<()>().await;
+                    running.wait().await;
                     0
                 }
                 Err(e) => {
@@ -364,12 +364,7 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
         },
         SandboxCommand::Tickets => match sb::list_tickets(&dir) {
             Ok(tickets) => {
-                for t in tickets {
-                    println!(
-                        "{}\t{}\t{}\t{}",
-                        t.codi_tiquet, t.estat, t.solicitant, t.assumpte
-                    );
-                }
+                print!("{}", sb::format_ticket_list(&tickets));
                 0
             }
             Err(e) => {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
+use crate::adapters::retry::Retrying;
 use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
@@ -17,8 +18,10 @@ const SANDBOX_REOPEN_DAYS: i64 = 30;
 /// The adapters of one run.
 pub struct Services {
     pub transport: HyperTransport,
-    pub tickets: SoapTicketSystem<HyperTransport>,
-    pub identity: SoapIdentityDirectory<HyperTransport>,
+    /// Read-only calls are retried with backoff on transient faults; mutating calls
+    /// never are (the journal and the MTA's retry cover them).
+    pub tickets: Retrying<SoapTicketSystem<HyperTransport>>,
+    pub identity: Retrying<SoapIdentityDirectory<HyperTransport>>,
     /// Kept alive while the run lasts (its server is a task of the runtime).
     pub sandbox: Option<RunningSandbox>,
 }
@@ -83,8 +86,17 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
         domini: config.domini.clone(),
     };
     Ok(Services {
-        tickets: SoapTicketSystem::new(transport.clone(), gn6_url, bus.clone(), gn6),
-        identity: SoapIdentityDirectory::new(transport.clone(), persones_url, bus),
+        tickets: Retrying::new(SoapTicketSystem::new(
+            transport.clone(),
+            gn6_url,
+            bus.clone(),
+            gn6,
+        )),
+        identity: Retrying::new(SoapIdentityDirectory::new(
+            transport.clone(),
+            persones_url,
+            bus,
+        )),
         transport,
         sandbox,
     })

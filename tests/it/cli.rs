@@ -1221,7 +1221,6 @@ fn sandbox_config(env: &Env) -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs sandbox branch"]
 fn sandbox_people_add_then_mail_then_tickets() {
     let env = Env::new();
     let cfg = sandbox_config(&env);
@@ -1254,7 +1253,6 @@ fn sandbox_people_add_then_mail_then_tickets() {
 }
 
 #[test]
-#[ignore = "needs sandbox branch"]
 fn readme_first_command_works() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let env = Env::new();
@@ -1304,7 +1302,6 @@ fn readme_documents_every_config_key() {
 }
 
 #[test]
-#[ignore = "needs sandbox branch"]
 fn sandbox_serve_prints_its_endpoints_and_answers() {
     use std::io::{BufRead, BufReader as StdBufReader};
     let env = Env::new();

@@ -11,5 +11,6 @@ mod mail_corpus;
 mod mail_props;
 mod quarantine;
 mod retry;
+mod sandbox;
 mod soap;
 mod xss;
