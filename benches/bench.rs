@@ -222,7 +222,7 @@ fn main() {
     let ticket = sandbox::list_tickets(&dir.join("sandbox"))
         .expect("tickets")
         .last()
-        .map(|t| t.code.clone())
+        .map(|t| t.codi.to_string())
         .expect("a ticket");
 
     let cases = vec![
@@ -282,7 +282,7 @@ fn main() {
         ms(total) / n as f64,
         total.as_secs_f64(),
         worst_rss as f64 / 1024.0,
-        (after.requests - before.requests) as f64 / n as f64,
+        (after.http_requests - before.http_requests) as f64 / n as f64,
         (after.connections - before.connections) as f64 / n as f64,
     );
     println!("\nmailtoticket whole-process benchmark (binary: {BIN})\n");
@@ -333,7 +333,7 @@ fn measure(case: &Case, config: &Path, dir: &Path, stats: &dyn Fn() -> SandboxSt
             ms(p90),
             ms(median(cpus)),
             rss as f64 / 1024.0,
-            (after.requests - before.requests) as f64 / n,
+            (after.http_requests - before.http_requests) as f64 / n,
             (after.connections - before.connections) as f64 / n,
         )
 }
