@@ -2,7 +2,8 @@
 //! standalone sandbox simulator on loopback. Prints, per mail kind: wall time median
 //! and spread, CPU time, peak RSS, HTTP requests and TCP connections per mail.
 //!
-//! Run: `cargo bench --bench bench` (add `-- --quick` for fewer iterations).
+//! Run: `cargo bench --bench bench` (add `-- --quick` for fewer iterations,
+//! `-- --core-only` for the in-process part only).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -14,6 +15,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mailtoticket::adapters::sandbox::{self, SandboxConfig, SandboxStats};
+
+mod core;
+
+#[global_allocator]
+static ALLOC: core::Counting = core::Counting;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
 
@@ -168,6 +174,11 @@ fn automatic(i: usize) -> Vec<u8> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    println!("\nIn-process core (parse + classify + plan + clean, in-memory ports):\n");
+    println!("{}", core::run(quick));
+    if std::env::args().any(|a| a == "--core-only") {
+        return;
+    }
     let scale = |n: usize| if quick { n.div_ceil(10).max(3) } else { n };
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path().to_path_buf();
