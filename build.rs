@@ -10,7 +10,11 @@
 //! - reads the portType/binding/messages (which xsd-parser ignores) and emits the operation
 //!   table: one `Operation` const per operation (soapAction, request and response element)
 //!   and a marker type implementing `SoapOperation` that ties the generated request and
-//!   response types together.
+//!   response types together;
+//! - reads the schemas once more (own walk, not xsd-parser's model) and emits the `SCHEMA`
+//!   table for the tolerant response reader (`src/adapters/soap/tolerant.rs`): the type of
+//!   every global element and, per complex type, its child elements in sequence order
+//!   (extensions flattened base first, anonymous types named `<element>#`).
 //!
 //! Everything goes to `OUT_DIR/soap_bindings.rs`. No network, no rustfmt: the output only
 //! has to compile.
@@ -561,6 +565,10 @@ fn schema_table(defs: &Node) -> Result<SchemaTable, String> {
             .to_string();
         let qualified = schema.attr("elementFormDefault") == Some("qualified");
         for ct in schema.elems(XS_NS, "complexType") {
+            // Text content: the reader must pass such elements through unchanged.
+            if ct.elem(XS_NS, "simpleContent").is_some() {
+                continue;
+            }
             if let Some(name) = ct.attr("name") {
                 named.insert(
                     (tns.clone(), name.to_string()),
@@ -604,7 +612,9 @@ fn schema_table(defs: &Node) -> Result<SchemaTable, String> {
     // Anonymous types of global elements: their children can only be computed once the
     // global element types are known (for `ref`).
     for (qn, ctx) in &globals {
-        if let Some(ct) = ctx.node.elem(XS_NS, "complexType") {
+        if let Some(ct) = ctx.node.elem(XS_NS, "complexType")
+            && ct.elem(XS_NS, "simpleContent").is_none()
+        {
             let key = (ctx.tns.clone(), format!("{}#", qn.1));
             let children = complex_children(ctx, ct, &key.1, &named, &global_types, &mut table, 0)?;
             table.types.insert(key, children);
@@ -619,7 +629,11 @@ fn element_type(ctx: &SchemaCtx, name: &str) -> Result<QName, String> {
     if let Some(t) = ctx.node.attr("type") {
         return ctx.node.resolve_qname(t);
     }
-    if ctx.node.elem(XS_NS, "complexType").is_some() {
+    if ctx
+        .node
+        .elem(XS_NS, "complexType")
+        .is_some_and(|ct| ct.elem(XS_NS, "simpleContent").is_none())
+    {
         return Ok((ctx.tns.clone(), format!("{name}#")));
     }
     Ok((String::new(), String::new()))
@@ -729,7 +743,10 @@ fn particles(
                 };
                 let ty = if let Some(t) = p.attr("type") {
                     p.resolve_qname(t)?
-                } else if let Some(inner) = p.elem(XS_NS, "complexType") {
+                } else if let Some(inner) = p
+                    .elem(XS_NS, "complexType")
+                    .filter(|ct| ct.elem(XS_NS, "simpleContent").is_none())
+                {
                     let key = (ctx.tns.clone(), format!("{type_name}/{name}#"));
                     let children =
                         complex_children(ctx, inner, &key.1, named, globals, table, depth + 1)?;

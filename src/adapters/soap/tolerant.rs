@@ -216,3 +216,96 @@ fn qualified(prefix: &str, name: &str) -> String {
         format!("{prefix}:{name}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::soap::xml::parse;
+
+    const XS: &str = "http://www.w3.org/2001/XMLSchema";
+
+    const fn child(
+        ns: &'static str,
+        name: &'static str,
+        type_ns: &'static str,
+        type_name: &'static str,
+    ) -> SchemaChild {
+        SchemaChild {
+            ns,
+            name,
+            type_ns,
+            type_name,
+        }
+    }
+
+    const SCHEMA: Schema = Schema {
+        elements: &[child("urn:a", "r", "urn:a", "R")],
+        types: &[
+            SchemaType {
+                ns: "urn:a",
+                name: "R",
+                children: &[
+                    child("urn:a", "x", XS, "string"),
+                    child("urn:a", "item", "urn:a", "I"),
+                ],
+            },
+            SchemaType {
+                ns: "urn:a",
+                name: "I",
+                children: &[child("", "v", XS, "string")],
+            },
+        ],
+    };
+
+    fn run(doc: &str) -> Normalised {
+        let root = parse(doc.as_bytes()).unwrap();
+        let payload = &root.children[0].children[0];
+        normalise(&SCHEMA, payload, &root.xmlns)
+    }
+
+    #[test]
+    fn reorders_prunes_and_keeps_namespaces_nil_and_text() {
+        let got = run(concat!(
+            r#"<e:Env xmlns:e="urn:e" xmlns:a="urn:a"><e:B>"#,
+            r#"<a:r xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#,
+            "\n  <a:item><v>1</v><w>u</w></a:item>",
+            "<a:zz><a:x>no</a:x></a:zz>",
+            r#"<a:x xsi:nil="true"></a:x>"#,
+            "<a:item><w/><v>2&amp;&lt;]]&gt;&#13;<![CDATA[<&]]></v></a:item>",
+            "</a:r></e:B></e:Env>"
+        ));
+        assert_eq!(
+            got.xml,
+            concat!(
+                r#"<a:r xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:e="urn:e" xmlns:a="urn:a">"#,
+                r#"<a:x xsi:nil="true"/><a:item><v>1</v></a:item>"#,
+                "<a:item><v>2&amp;&lt;]]&gt;&#13;&lt;&amp;</v></a:item></a:r>"
+            )
+        );
+        assert_eq!(got.ignored, ["r/item/w", "r/zz"]);
+    }
+
+    #[test]
+    fn own_declarations_win_and_xsi_type_guides() {
+        let got = run(concat!(
+            r#"<e:Env xmlns:e="urn:e" xmlns:a="urn:old" xmlns:i="urn:a"><e:B>"#,
+            r#"<a:r xmlns:a="urn:a" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#,
+            r#"<a:item xsi:type="i:I"><q>x</q><v>1</v></a:item></a:r></e:B></e:Env>"#
+        ));
+        assert_eq!(
+            got.xml,
+            concat!(
+                r#"<a:r xmlns:a="urn:a" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:e="urn:e" xmlns:i="urn:a">"#,
+                r#"<a:item xsi:type="i:I"><v>1</v></a:item></a:r>"#
+            )
+        );
+        assert_eq!(got.ignored, ["r/item/q"]);
+    }
+
+    #[test]
+    fn element_outside_the_schema_passes_through() {
+        let got = run(r#"<e:Env xmlns:e="urn:e"><e:B><o a="1"><p>t</p>x</o></e:B></e:Env>"#);
+        assert_eq!(got.xml, r#"<o xmlns:e="urn:e" a="1">x<p>t</p></o>"#);
+        assert!(got.ignored.is_empty());
+    }
+}
