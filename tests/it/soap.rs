@@ -1114,6 +1114,14 @@ async fn obtenir_dades_persona_ignores_unknown_fields_and_order() {
             "{email}"
         );
     }
+    // A known element with an unreadable value is still an error.
+    let bad = body("").replace("<ok>true</ok>", "<ok>potser</ok>");
+    let (_server, dir) = persones_answered_with(bad).await;
+    let got = dir.person("nom.cognom").await;
+    assert!(
+        matches!(&got, Err(PortError::Permanent(m)) if m.contains("resposta no vàlida")),
+        "{got:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! SOAP adapter internals: glue between the xsd-parser generated bindings
 //! (`generated.rs`) and the SOAP envelope: the operation table types, writing a request
 //! element, a reader that hands the generated deserializers the payload of a SOAP Body, and
-//! a small namespace-aware tree used to classify answers (Envelope, Body, Fault).
+//! a small namespace-aware tree used to classify answers (Envelope, Body, Fault) and, keeping
+//! prefixes and declarations, to rewrite payloads for the tolerant reader (`tolerant.rs`).
 
 use std::borrow::Cow;
 use std::fmt;
