@@ -666,20 +666,20 @@ fn complex_children(
                     if d.ns != XS_NS {
                         continue;
                     }
-                    if d.local == "extension" {
-                        if let Some(base) = d.attr("base") {
-                            let base = d.resolve_qname(base)?;
-                            if let Some(bctx) = named.get(&base) {
-                                out.extend(complex_children(
-                                    bctx,
-                                    bctx.node,
-                                    &base.1,
-                                    named,
-                                    globals,
-                                    table,
-                                    depth + 1,
-                                )?);
-                            }
+                    if d.local == "extension"
+                        && let Some(base) = d.attr("base")
+                    {
+                        let base = d.resolve_qname(base)?;
+                        if let Some(bctx) = named.get(&base) {
+                            out.extend(complex_children(
+                                bctx,
+                                bctx.node,
+                                &base.1,
+                                named,
+                                globals,
+                                table,
+                                depth + 1,
+                            )?);
                         }
                     }
                     if d.local == "extension" || d.local == "restriction" {
