@@ -10,7 +10,11 @@
 //! - reads the portType/binding/messages (which xsd-parser ignores) and emits the operation
 //!   table: one `Operation` const per operation (soapAction, request and response element)
 //!   and a marker type implementing `SoapOperation` that ties the generated request and
-//!   response types together.
+//!   response types together;
+//! - reads the schemas once more (own walk, not xsd-parser's model) and emits the `SCHEMA`
+//!   table for the tolerant response reader (`src/adapters/soap/tolerant.rs`): the type of
+//!   every global element and, per complex type, its child elements in sequence order
+//!   (extensions flattened base first, anonymous types named `<element>#`).
 //!
 //! Everything goes to `OUT_DIR/soap_bindings.rs`. No network, no rustfmt: the output only
 //! has to compile.
@@ -429,6 +433,7 @@ fn generate(path: &Path, module: &str, out_dir: &Path) -> Result<String, String>
         }
     }
     let bindings = xsd_bindings(&schemas, &elements)?;
+    let table = schema_table(&defs)?;
     let tns = defs.attr("targetNamespace").unwrap_or_default();
     let file = path
         .file_name()
@@ -445,6 +450,7 @@ fn generate(path: &Path, module: &str, out_dir: &Path) -> Result<String, String>
     let _ = writeln!(c, "pub const TARGET_NAMESPACE: &str = {};", lit(tns));
     c.push_str(&bindings);
     c.push('\n');
+    c.push_str(&schema_code(&table));
     let _ = writeln!(c, "/// Operation table from the WSDL binding.");
     let _ = writeln!(c, "pub mod ops {{");
     let _ = writeln!(
@@ -456,7 +462,7 @@ fn generate(path: &Path, module: &str, out_dir: &Path) -> Result<String, String>
         let _ = writeln!(c, "/// Operation `{}`.", op.name);
         let _ = writeln!(
             c,
-            "pub const {konst}: Operation = Operation {{ name: {}, soap_action: {}, request_namespace: {}, request_element: {}, response_namespace: {}, response_element: {} }};",
+            "pub const {konst}: Operation = Operation {{ name: {}, soap_action: {}, request_namespace: {}, request_element: {}, response_namespace: {}, response_element: {}, schema: &super::SCHEMA }};",
             lit(&op.name),
             lit(&op.soap_action),
             lit(&op.request.0),
@@ -518,4 +524,293 @@ fn upper_snake(name: &str) -> String {
         prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// Schema table for the tolerant response reader: per complex type, its child elements in
+// `xs:sequence` order (extensions flattened, base first), and the type of each global
+// element. The reader uses it to reorder children and drop unknown ones before the
+// xsd-parser deserializers see the payload.
+
+/// (namespace, local name).
+type QName = (String, String);
+
+/// A child element of a complex type: its qualified name and its type ("" = simple or
+/// unknown: the reader passes it through unchanged).
+#[derive(Clone)]
+struct ChildDef {
+    element: QName,
+    ty: QName,
+}
+
+struct SchemaTable {
+    elements: Vec<(QName, QName)>,
+    types: std::collections::BTreeMap<QName, Vec<ChildDef>>,
+}
+
+struct SchemaCtx<'a> {
+    tns: String,
+    qualified: bool,
+    node: &'a Node,
+}
+
+fn schema_table(defs: &Node) -> Result<SchemaTable, String> {
+    let types_el = defs.elem(WSDL_NS, "types").ok_or("no wsdl:types")?;
+    let mut named: HashMap<QName, SchemaCtx> = HashMap::new();
+    let mut globals: Vec<(QName, SchemaCtx)> = Vec::new();
+    for schema in types_el.elems(XS_NS, "schema") {
+        let tns = schema
+            .attr("targetNamespace")
+            .unwrap_or_default()
+            .to_string();
+        let qualified = schema.attr("elementFormDefault") == Some("qualified");
+        for ct in schema.elems(XS_NS, "complexType") {
+            // Text content: the reader must pass such elements through unchanged.
+            if ct.elem(XS_NS, "simpleContent").is_some() {
+                continue;
+            }
+            if let Some(name) = ct.attr("name") {
+                named.insert(
+                    (tns.clone(), name.to_string()),
+                    SchemaCtx {
+                        tns: tns.clone(),
+                        qualified,
+                        node: ct,
+                    },
+                );
+            }
+        }
+        for el in schema.elems(XS_NS, "element") {
+            if let Some(name) = el.attr("name") {
+                globals.push((
+                    (tns.clone(), name.to_string()),
+                    SchemaCtx {
+                        tns: tns.clone(),
+                        qualified,
+                        node: el,
+                    },
+                ));
+            }
+        }
+    }
+    let mut table = SchemaTable {
+        elements: Vec::new(),
+        types: std::collections::BTreeMap::new(),
+    };
+    // Global elements first, so that `ref` children can look their type up.
+    let mut global_types: HashMap<QName, QName> = HashMap::new();
+    for (qn, ctx) in &globals {
+        let ty = element_type(ctx, &qn.1)?;
+        global_types.insert(qn.clone(), ty.clone());
+        table.elements.push((qn.clone(), ty));
+    }
+    for (qn, ctx) in &named {
+        let children =
+            complex_children(ctx, ctx.node, &qn.1, &named, &global_types, &mut table, 0)?;
+        table.types.insert(qn.clone(), children);
+    }
+    // Anonymous types of global elements: their children can only be computed once the
+    // global element types are known (for `ref`).
+    for (qn, ctx) in &globals {
+        if let Some(ct) = ctx.node.elem(XS_NS, "complexType")
+            && ct.elem(XS_NS, "simpleContent").is_none()
+        {
+            let key = (ctx.tns.clone(), format!("{}#", qn.1));
+            let children = complex_children(ctx, ct, &key.1, &named, &global_types, &mut table, 0)?;
+            table.types.insert(key, children);
+        }
+    }
+    Ok(table)
+}
+
+/// The type of a global element: its `type` attribute, or a synthetic name `<element>#`
+/// for an anonymous complex type, or none.
+fn element_type(ctx: &SchemaCtx, name: &str) -> Result<QName, String> {
+    if let Some(t) = ctx.node.attr("type") {
+        return ctx.node.resolve_qname(t);
+    }
+    if ctx
+        .node
+        .elem(XS_NS, "complexType")
+        .is_some_and(|ct| ct.elem(XS_NS, "simpleContent").is_none())
+    {
+        return Ok((ctx.tns.clone(), format!("{name}#")));
+    }
+    Ok((String::new(), String::new()))
+}
+
+/// The child elements of a complex type node (`xs:complexType`), base type first.
+fn complex_children(
+    ctx: &SchemaCtx,
+    ct: &Node,
+    type_name: &str,
+    named: &HashMap<QName, SchemaCtx>,
+    globals: &HashMap<QName, QName>,
+    table: &mut SchemaTable,
+    depth: usize,
+) -> Result<Vec<ChildDef>, String> {
+    if depth > 32 {
+        return Err(format!("type {type_name}: derivation too deep"));
+    }
+    let mut out = Vec::new();
+    for c in &ct.children {
+        if c.ns != XS_NS {
+            continue;
+        }
+        match c.local.as_str() {
+            "sequence" | "all" | "choice" => {
+                particles(ctx, c, type_name, named, globals, table, depth, &mut out)?
+            }
+            "complexContent" => {
+                for d in &c.children {
+                    if d.ns != XS_NS {
+                        continue;
+                    }
+                    if d.local == "extension"
+                        && let Some(base) = d.attr("base")
+                    {
+                        let base = d.resolve_qname(base)?;
+                        if let Some(bctx) = named.get(&base) {
+                            out.extend(complex_children(
+                                bctx,
+                                bctx.node,
+                                &base.1,
+                                named,
+                                globals,
+                                table,
+                                depth + 1,
+                            )?);
+                        }
+                    }
+                    if d.local == "extension" || d.local == "restriction" {
+                        for p in &d.children {
+                            if p.ns == XS_NS
+                                && matches!(p.local.as_str(), "sequence" | "all" | "choice")
+                            {
+                                particles(
+                                    ctx, p, type_name, named, globals, table, depth, &mut out,
+                                )?;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The elements of a model group (nested groups flattened in document order).
+#[allow(clippy::too_many_arguments)]
+fn particles(
+    ctx: &SchemaCtx,
+    group: &Node,
+    type_name: &str,
+    named: &HashMap<QName, SchemaCtx>,
+    globals: &HashMap<QName, QName>,
+    table: &mut SchemaTable,
+    depth: usize,
+    out: &mut Vec<ChildDef>,
+) -> Result<(), String> {
+    for p in &group.children {
+        if p.ns != XS_NS {
+            continue;
+        }
+        match p.local.as_str() {
+            "sequence" | "all" | "choice" => {
+                particles(ctx, p, type_name, named, globals, table, depth, out)?
+            }
+            "element" => {
+                if let Some(r) = p.attr("ref") {
+                    let element = p.resolve_qname(r)?;
+                    let ty = globals
+                        .get(&element)
+                        .cloned()
+                        .unwrap_or((String::new(), String::new()));
+                    out.push(ChildDef { element, ty });
+                    continue;
+                }
+                let name = p.attr("name").ok_or("xs:element without name or ref")?;
+                let qualified = match p.attr("form") {
+                    Some(f) => f == "qualified",
+                    None => ctx.qualified,
+                };
+                let ns = if qualified {
+                    ctx.tns.clone()
+                } else {
+                    String::new()
+                };
+                let ty = if let Some(t) = p.attr("type") {
+                    p.resolve_qname(t)?
+                } else if let Some(inner) = p
+                    .elem(XS_NS, "complexType")
+                    .filter(|ct| ct.elem(XS_NS, "simpleContent").is_none())
+                {
+                    let key = (ctx.tns.clone(), format!("{type_name}/{name}#"));
+                    let children =
+                        complex_children(ctx, inner, &key.1, named, globals, table, depth + 1)?;
+                    table.types.insert(key.clone(), children);
+                    key
+                } else {
+                    (String::new(), String::new())
+                };
+                out.push(ChildDef {
+                    element: (ns, name.to_string()),
+                    ty,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The schema table as a `Schema` const.
+fn schema_code(table: &SchemaTable) -> String {
+    let child = |c: &ChildDef| {
+        format!(
+            "SchemaChild {{ ns: {}, name: {}, type_ns: {}, type_name: {} }}",
+            lit(&c.element.0),
+            lit(&c.element.1),
+            lit(&c.ty.0),
+            lit(&c.ty.1)
+        )
+    };
+    let mut c = String::new();
+    let _ = writeln!(
+        c,
+        "/// Child elements of every complex type, in schema order (for the tolerant reader)."
+    );
+    let _ = writeln!(
+        c,
+        "pub const SCHEMA: crate::adapters::soap::tolerant::Schema = {{ use crate::adapters::soap::tolerant::{{Schema, SchemaChild, SchemaType}}; Schema {{"
+    );
+    let elements: Vec<String> = table
+        .elements
+        .iter()
+        .map(|(e, t)| {
+            child(&ChildDef {
+                element: e.clone(),
+                ty: t.clone(),
+            })
+        })
+        .collect();
+    let _ = writeln!(c, "elements: &[{}],", elements.join(", "));
+    let types: Vec<String> = table
+        .types
+        .iter()
+        .map(|(k, children)| {
+            let list: Vec<String> = children.iter().map(child).collect();
+            format!(
+                "SchemaType {{ ns: {}, name: {}, children: &[{}] }}",
+                lit(&k.0),
+                lit(&k.1),
+                list.join(", ")
+            )
+        })
+        .collect();
+    let _ = writeln!(c, "types: &[{}],", types.join(", "));
+    let _ = writeln!(c, "}} }};");
+    c
 }

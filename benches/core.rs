@@ -181,8 +181,16 @@ pub fn run(quick: bool) -> String {
         "| in-process case | mail size | runs | median | p90 | peak heap | peak / size |\n|---|---|---|---|---|---|---|\n",
     );
     for (name, raw, runs) in [
-        ("20 KB HTML mail (new ticket)", html_mail(20 * 1024), if quick { 50 } else { 500 }),
-        ("10 MB attachment (new ticket)", big_mail(10 * 1024 * 1024), if quick { 3 } else { 15 }),
+        (
+            "20 KB HTML mail (new ticket)",
+            html_mail(20 * 1024),
+            if quick { 50 } else { 500 },
+        ),
+        (
+            "10 MB attachment (new ticket)",
+            big_mail(10 * 1024 * 1024),
+            if quick { 3 } else { 15 },
+        ),
     ] {
         assert_eq!(one_pass(&rt, &raw, &settings), Status::Success, "{name}");
         let mut times: Vec<Duration> = Vec::with_capacity(runs);

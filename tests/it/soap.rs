@@ -869,40 +869,286 @@ async fn create_ticket_answered_with(body: String) -> Result<String, PortError> 
     gn6.create_ticket(&new_ticket()).await
 }
 
-/// What the xsd-parser generated readers accept (wsdl/README.md, "Reading responses"):
-/// `xsi:nil` like a missing element, `xsi:type`, envelope-level prefixes and unknown SOAP
-/// headers; but children must come in WSDL order, and an element the WSDL does not define
-/// makes the answer unreadable (a permanent error, never a silently wrong value).
+/// The tolerant reader (wsdl/README.md, "Reading responses"): `xsi:nil` like a missing
+/// element, `xsi:type`, envelope-level prefixes and unknown SOAP headers; children in any
+/// order; elements the WSDL does not define ignored with their whole subtree.
 #[tokio::test]
-async fn reader_treats_nil_as_missing_but_needs_wsdl_order_and_known_children() {
+async fn reader_treats_nil_as_missing_and_accepts_any_order_and_unknown_children() {
     let nil_and_missing = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>\
                            <d:descripcioError xsi:nil=\"true\"/>";
-    assert_eq!(
-        create_ticket_answered_with(alta_tiquet_answer(nil_and_missing)).await,
-        Ok("777".to_string())
-    );
     let missing = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>";
-    assert_eq!(
-        create_ticket_answered_with(alta_tiquet_answer(missing)).await,
-        Ok("777".to_string())
-    );
-    // A nil codiTiquet reads as an empty one.
-    let nil_code = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet xsi:nil=\"true\"/>";
-    assert!(matches!(
-        create_ticket_answered_with(alta_tiquet_answer(nil_code)).await,
-        Err(PortError::Permanent(m)) if m.contains("sense codiTiquet")
-    ));
     let out_of_order = "<d:descripcioError xsi:nil=\"true\"/><d:codiTiquet>777</d:codiTiquet>\
                         <d:codiRetorn>1</d:codiRetorn>";
     let unknown_in_between = "<d:codiRetorn>1</d:codiRetorn><d:novetat>x</d:novetat>\
                               <d:codiTiquet>777</d:codiTiquet>";
     let unknown_at_the_end = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>\
                               <d:novetat>x</d:novetat>";
-    for children in [out_of_order, unknown_in_between, unknown_at_the_end] {
-        let got = create_ticket_answered_with(alta_tiquet_answer(children)).await;
-        assert!(
-            matches!(&got, Err(PortError::Permanent(m)) if m.contains("resposta no vàlida")),
-            "{children}: {got:?}"
+    // Known names inside an unknown subtree, or in another namespace, are not fields.
+    let unknown_subtree = "<d:historial><d:codiTiquet>999</d:codiTiquet>\
+                           <d:entrada><d:codiRetorn>0</d:codiRetorn></d:entrada></d:historial>\
+                           <d:codiTiquet>777</d:codiTiquet>\
+                           <z:codiRetorn xmlns:z=\"urn:z\">0</z:codiRetorn><d:codiRetorn>1</d:codiRetorn>";
+    let unknown_attribute =
+        "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet origen=\"gn6\">777</d:codiTiquet>";
+    for children in [
+        nil_and_missing,
+        missing,
+        out_of_order,
+        unknown_in_between,
+        unknown_at_the_end,
+        unknown_subtree,
+        unknown_attribute,
+    ] {
+        assert_eq!(
+            create_ticket_answered_with(alta_tiquet_answer(children)).await,
+            Ok("777".to_string()),
+            "{children}"
         );
     }
+    // A nil codiTiquet reads as an empty one, in any position.
+    for nil_code in [
+        "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet xsi:nil=\"true\"/>",
+        "<d:codiTiquet xsi:nil=\"true\"/><d:nou/><d:codiRetorn>1</d:codiRetorn>",
+    ] {
+        assert!(matches!(
+            create_ticket_answered_with(alta_tiquet_answer(nil_code)).await,
+            Err(PortError::Permanent(m)) if m.contains("sense codiTiquet")
+        ));
+    }
+    // Tolerance is about structure, not values: a known element still has to be readable.
+    let twice = "<d:codiRetorn>1</d:codiRetorn><d:codiTiquet>777</d:codiTiquet>\
+                 <d:codiTiquet>778</d:codiTiquet>";
+    let got = create_ticket_answered_with(alta_tiquet_answer(twice)).await;
+    assert!(
+        matches!(&got, Err(PortError::Permanent(m)) if m.contains("resposta no vàlida")),
+        "{got:?}"
+    );
+}
+
+/// Text survives the rewrite: entities, CDATA, `]]>` and CR (the generated
+/// deserializer itself trims leading and trailing ASCII whitespace).
+#[test]
+fn reader_keeps_text_exactly_through_the_rewrite() {
+    use mailtoticket::adapters::soap::envelope::decode;
+    let children = "<d:descripcioError>a &amp; b &lt;c&gt; ]]&gt; x&#13;\ny\
+                    <![CDATA[ <z> & ]]>fi</d:descripcioError><d:codiRetorn>1</d:codiRetorn>\
+                    <d:codiTiquet>7&#39;7</d:codiTiquet>";
+    let r: g::AltaTiquetResponse = decode(
+        &g::ops::ALTA_TIQUET,
+        200,
+        alta_tiquet_answer(children).as_bytes(),
+    )
+    .unwrap();
+    let ret = present(r.return_).unwrap();
+    assert_eq!(text(&ret.descripcio_error), "a & b <c> ]]> x\r\ny <z> & fi");
+    assert_eq!(text(&ret.codi_tiquet), "7'7");
+    assert_eq!(text(&ret.codi_retorn), "1");
+}
+
+/// A ConsultaTiquetsDades answer with two tickets, each with fields the WSDL lacks (one a
+/// nested record), shuffled children, and unknown elements between the list items.
+fn consulta_dades_answer() -> String {
+    r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <soapenv:Body xmlns:ax23="http://data.psi.upcnet/xsd">
+    <ns:ConsultaTiquetsDadesResponse xmlns:ns="http://service.psi.upcnet">
+      <ns:return xsi:type="ax23:ResultatConsultaTiquetsDades">
+        <ax23:llistaTiquets xsi:type="ax23:TiquetDades">
+          <ax23:estat>TIQUET_STATUS_OBERT</ax23:estat>
+          <ax23:prioritatInterna>3</ax23:prioritatInterna>
+          <ax23:codiTiquet>111</ax23:codiTiquet>
+          <ax23:historial>
+            <ax23:entrada><ax23:estat>TIQUET_STATUS_TANCAT</ax23:estat><ax23:codiTiquet>999</ax23:codiTiquet></ax23:entrada>
+          </ax23:historial>
+          <ax23:solicitant>nom.cognom</ax23:solicitant>
+          <ax23:assumpte xsi:nil="true"/>
+        </ax23:llistaTiquets>
+        <ax23:totalResultats>2</ax23:totalResultats>
+        <ax23:llistaTiquets>
+          <ax23:codiTiquet>222</ax23:codiTiquet>
+          <ax23:campNou/>
+          <ax23:estat>TIQUET_STATUS_TANCAT</ax23:estat>
+        </ax23:llistaTiquets>
+        <ax23:descripcioError xsi:nil="true"/>
+        <ax23:codiRetorn>1</ax23:codiRetorn>
+      </ns:return>
+    </ns:ConsultaTiquetsDadesResponse>
+  </soapenv:Body>
+</soapenv:Envelope>"#
+        .to_string()
+}
+
+#[test]
+fn consulta_tiquets_dades_ignores_unknown_fields_and_keeps_the_list_order() {
+    use mailtoticket::adapters::soap::envelope::decode;
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let r: g::ConsultaTiquetsDadesResponse = decode(
+        &g::ops::CONSULTA_TIQUETS_DADES,
+        200,
+        consulta_dades_answer().as_bytes(),
+    )
+    .unwrap();
+    let ret = present(r.return_).unwrap();
+    assert_eq!(text(&ret.codi_retorn), "1");
+    assert_eq!(text(&ret.descripcio_error), "");
+    let tickets: Vec<_> = ret
+        .llista_tiquets
+        .into_iter()
+        .map(|t| {
+            let t = present(Some(t)).unwrap();
+            (text(&t.codi_tiquet), text(&t.estat), text(&t.solicitant))
+        })
+        .collect();
+    assert_eq!(
+        tickets,
+        [
+            (
+                "111".to_string(),
+                "TIQUET_STATUS_OBERT".to_string(),
+                "nom.cognom".to_string()
+            ),
+            (
+                "222".to_string(),
+                "TIQUET_STATUS_TANCAT".to_string(),
+                String::new()
+            )
+        ]
+    );
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for path in [
+        "ConsultaTiquetsDadesResponse/return/llistaTiquets/prioritatInterna",
+        "ConsultaTiquetsDadesResponse/return/llistaTiquets/historial",
+        "ConsultaTiquetsDadesResponse/return/llistaTiquets/campNou",
+        "ConsultaTiquetsDadesResponse/return/totalResultats",
+    ] {
+        let line = format!("Element desconegut ignorat: {path}");
+        assert_eq!(text.matches(&line).count(), 1, "{path}: {text}");
+    }
+    assert!(!text.contains("entrada"), "{text}");
+}
+
+#[tokio::test]
+async fn query_ticket_reads_a_record_with_unknown_fields() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GN6_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(consulta_dades_answer(), "text/xml"))
+        .mount(&server)
+        .await;
+    let gn6 = SoapTicketSystem::new(
+        transport(T),
+        format!("{}{GN6_PATH}", server.uri()),
+        bus(),
+        gn6_creds(),
+    );
+    let t = gn6.query_ticket("111").await.unwrap().expect("ticket");
+    assert_eq!(t.codi_tiquet, "111");
+    assert_eq!(t.estat, "TIQUET_STATUS_OBERT");
+    assert_eq!(t.assumpte, "");
+    assert!(
+        !t.fields
+            .iter()
+            .any(|(k, _)| k == "prioritatInterna" || k == "historial")
+    );
+}
+
+async fn persones_answered_with(
+    body: String,
+) -> (MockServer, SoapIdentityDirectory<HyperTransport>) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/xml"))
+        .mount(&server)
+        .await;
+    let uri = format!("{}{PERSONES_PATH}", server.uri());
+    (server, SoapIdentityDirectory::new(transport(T), uri, bus()))
+}
+
+#[tokio::test]
+async fn obtenir_dades_persona_ignores_unknown_fields_and_order() {
+    let body = |email: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <S:Body>
+    <ns2:obtenirDadesPersonaResponse xmlns:ns2="http://soa.identitatdigital.upc.edu/Personesv6">
+      <return>
+        {email}
+        <llistaColectius>
+          <colectiu><codi>PAS</codi><nom>Personal</nom><commonName>altra.persona</commonName></colectiu>
+          <colectiu><codi>PDI</codi></colectiu>
+        </llistaColectius>
+        <commonName>nom.cognom</commonName>
+        <dni>00000000T</dni>
+        <nom>Nom</nom>
+        <ok>true</ok>
+        <emailsAlternatius><email>alt@upc.edu</email></emailsAlternatius>
+      </return>
+    </ns2:obtenirDadesPersonaResponse>
+  </S:Body>
+</S:Envelope>"#
+        )
+    };
+    for (email, want) in [
+        (
+            "<emailPreferent>nom.cognom@upc.edu</emailPreferent>",
+            Some("nom.cognom@upc.edu".to_string()),
+        ),
+        ("<emailPreferent xsi:nil=\"true\"/>", None),
+        ("", None),
+    ] {
+        let (_server, dir) = persones_answered_with(body(email)).await;
+        assert_eq!(
+            dir.person("nom.cognom").await,
+            Ok(Some(Person {
+                cn: "nom.cognom".into(),
+                email_preferent: want
+            })),
+            "{email}"
+        );
+    }
+    // A known element with an unreadable value is still an error.
+    let bad = body("").replace("<ok>true</ok>", "<ok>potser</ok>");
+    let (_server, dir) = persones_answered_with(bad).await;
+    let got = dir.person("nom.cognom").await;
+    assert!(
+        matches!(&got, Err(PortError::Permanent(m)) if m.contains("resposta no vàlida")),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn llista_persones_ignores_unknown_person_fields_and_keeps_order() {
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">
+  <S:Body>
+    <ns2:llistaPersonesResponse xmlns:ns2="http://soa.identitatdigital.upc.edu/Personesv6">
+      <return>
+        <totalPersones>3</totalPersones>
+        <llistaPersones>
+          <persona><uid>1</uid><cn>primer</cn><colectius><colectiu><cn>no</cn></colectiu></colectius></persona>
+          <persona><nom>Nom</nom><cn>segon</cn></persona>
+          <paginacio><pagina>1</pagina></paginacio>
+          <persona><cognom2>X</cognom2><emailPreferent>t@upc.edu</emailPreferent><cn>tercer</cn></persona>
+        </llistaPersones>
+      </return>
+    </ns2:llistaPersonesResponse>
+  </S:Body>
+</S:Envelope>"#;
+    let (_server, dir) = persones_answered_with(body.to_string()).await;
+    assert_eq!(
+        dir.persons_by_email("t@upc.edu").await,
+        Ok(vec![
+            "primer".to_string(),
+            "segon".to_string(),
+            "tercer".to_string()
+        ])
+    );
 }

@@ -6,6 +6,7 @@ use tracing::{debug, trace};
 use xsd_parser_types::quick_xml::{DeserializeSync, WithDeserializer, WithSerializer, XmlReader};
 
 use super::BusCredentials;
+use super::tolerant;
 use super::xml::{self, BodyReader, DecodeError, Operation, SoapOperation, XmlElement, escape};
 use crate::adapters::http::HttpTransport;
 use crate::ports::PortError;
@@ -152,7 +153,22 @@ pub fn decode<R: WithDeserializer>(
             "{op}: la resposta no conté {{{ns}}}{name}"
         )));
     }
-    R::deserialize(&mut BodyReader::new(body).with_error_info())
+    // The WSDLs are reconstructed: reorder and prune the payload by the schema first, so
+    // that the strict generated deserializer accepts any field order and unknown fields.
+    let mut inherited = envelope.xmlns.clone();
+    for (k, v) in &body_el.xmlns {
+        inherited.retain(|(ik, _)| ik != k);
+        inherited.push((k.clone(), v.clone()));
+    }
+    let normalised = tolerant::normalise(operation.schema, &body_el.children[0], &inherited);
+    for path in &normalised.ignored {
+        debug!(operacio = op, "Element desconegut ignorat: {path}");
+    }
+    let document = format!(
+        "<soapenv:Envelope xmlns:soapenv=\"{SOAP_ENV_NS}\"><soapenv:Body>{}</soapenv:Body></soapenv:Envelope>",
+        normalised.xml
+    );
+    R::deserialize(&mut BodyReader::new(document.as_bytes()).with_error_info())
         .map_err(|e| PortError::Permanent(format!("{op}: resposta no vàlida: {e}")))
 }
 

@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod generated;
 mod gn6;
 mod persones;
+pub mod tolerant;
 pub mod xml;
 
 pub use gn6::SoapTicketSystem;
