@@ -285,6 +285,14 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
     )
     .await
     .map_err(|_| late(&services))?;
+    // SUCCESS was recorded as the `Completed` step by the use case; any other outcome
+    // is noted so that `journal show/list` tell what happened to the mail.
+    if let Some(run) = &durable
+        && d.status != Status::Success
+        && let Err(e) = run.set_status(d.status.as_header())
+    {
+        warn!("Journal: no he pogut desar l'estat {}: {e}", d.status.as_header());
+    }
     Ok((d, services.soap_calls(), Vec::new()))
 }
 
