@@ -291,7 +291,10 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
         && d.status != Status::Success
         && let Err(e) = run.set_status(d.status.as_header())
     {
-        warn!("Journal: no he pogut desar l'estat {}: {e}", d.status.as_header());
+        warn!(
+            "Journal: no he pogut desar l'estat {}: {e}",
+            d.status.as_header()
+        );
     }
     Ok((d, services.soap_calls(), Vec::new()))
 }

@@ -993,12 +993,44 @@ async fn new_mail_creates_ticket_success_exit_0() {
         env.log()
     );
     assert_eq!(o.stdout, echoed("SUCCESS", &raw, "\r\n"));
-    let actions = soap_actions(&server.received_requests().await.unwrap());
-    assert!(
-        actions.contains(&"urn:AltaTiquet".to_string()),
-        "{actions:?}"
-    );
+    let requests = server.received_requests().await.unwrap();
+    // BEHAVIOUR §4 + §5.3 for an @upc.edu sender whose local part is a user: one
+    // obtenirDadesPersona, then AltaTiquet, and nothing else (no ModificarTiquet: the
+    // description did not change).
+    let ops: Vec<String> = requests.iter().map(|r| body_operation(&r.body)).collect();
+    assert_eq!(ops, ["obtenirDadesPersona", "AltaTiquet"], "{ops:?}");
+    let alta = text(&requests[1].body);
+    for (field, value) in [
+        ("solicitant", "nom.cognom"),
+        ("emailSolicitant", "nom.cognom@upc.edu"),
+        ("assumpte", "Benvingut, mailtoticket!"),
+        ("equipResolutor", "98765"),
+        ("urgencia", "GRAVETAT_MITJA"),
+        ("proces", "PROCES_AUS"),
+        ("estat", "TIQUET_STATUS_OBERT"),
+        ("enviarMissatgeCreacio", "S"),
+        ("enviarMissatgeTancament", "N"),
+        ("imputacioAutomatica", "N"),
+    ] {
+        assert!(
+            alta.contains(&format!(":{field}>{value}</")),
+            "AltaTiquet lacks {field}={value}: {alta}"
+        );
+    }
+    assert!(alta.contains("[Tiquet creat des del correu de nom.cognom@upc.edu a suport.unitat@upc.edu del 20/10/2015 a les "), "{alta}");
     assert!(env.log().contains("tiquet=123"), "{}", env.log());
+}
+
+/// Local name of the first element inside the SOAP Body of a request.
+fn body_operation(body: &[u8]) -> String {
+    let t = text(body);
+    let after = t.split_once(":Body>").map(|(_, r)| r).unwrap_or("");
+    let start = after.find('<').map(|i| &after[i + 1..]).unwrap_or("");
+    let name: String = start
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
+        .collect();
+    name.rsplit(':').next().unwrap_or("").to_string()
 }
 
 #[tokio::test]
