@@ -30,8 +30,37 @@ struct Sample {
     code: i32,
 }
 
-/// Runs the binary once with `mail` on stdin and measures it with wait4(2).
+/// Runs the binary once with `mail` on stdin and measures it.
+///
+/// The measuring is done by a fresh copy of this bench binary (`--spawn`): a child
+/// forked from this big process would count our own pages in its peak RSS until it
+/// execs, so the process under test must be forked from a small one.
 fn run_once(config: &Path, mail: &Path) -> Sample {
+    let out = Command::new(std::env::current_exe().expect("current exe"))
+        .arg("--spawn")
+        .arg(config)
+        .arg(mail)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("spawn runner");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<i64> = text
+        .split_whitespace()
+        .map(|x| x.parse().expect("runner output"))
+        .collect();
+    assert_eq!(f.len(), 4, "runner said: {text}");
+    Sample {
+        wall: Duration::from_nanos(f[0] as u64),
+        cpu: Duration::from_nanos(f[1] as u64),
+        max_rss_kib: f[2],
+        code: f[3] as i32,
+    }
+}
+
+/// The `--spawn CONFIG MAIL` mode: runs mailtoticket once, measures it with wait4(2)
+/// and prints `wall_ns cpu_ns max_rss_kib exit_code`.
+fn spawn_and_measure(config: &str, mail: &str) {
     let stdin = File::open(mail).expect("mail file");
     let start = Instant::now();
     let child = Command::new(BIN)
@@ -49,17 +78,17 @@ fn run_once(config: &Path, mail: &Path) -> Sample {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed();
     assert_eq!(r, pid, "wait4 failed");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    let code = std::process::ExitStatus::from_raw(status)
-        .code()
-        .unwrap_or(-1);
+    // The child was reaped by wait4: std must not wait for it again.
     std::mem::forget(child);
-    Sample {
-        wall,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss,
-        code,
-    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    let code = std::process::ExitStatus::from_raw(status).code().unwrap_or(-1);
+    println!(
+        "{} {} {} {}",
+        wall.as_nanos(),
+        (tv(usage.ru_utime) + tv(usage.ru_stime)).as_nanos(),
+        usage.ru_maxrss,
+        code
+    );
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -177,6 +206,11 @@ fn automatic(i: usize) -> Vec<u8> {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "--spawn" {
+        spawn_and_measure(&args[2], &args[3]);
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     println!("\nIn-process core (parse + classify + plan + clean, in-memory ports):\n");
     println!("{}", core::run(quick));
@@ -220,7 +254,7 @@ fn main() {
              username_gn6 = \"benchgn6\"\npassword_gn6 = \"bench-gn6-secret\"\n\
              domini = \"1234\"\nequip_resolutor_nous = \"98765\"\nusuari_extern = \"extern\"\n\
              bus = \"test\"\nlog_file = \"{log}\"\nstate_dir = \"{state}\"\n\
-             filtres = [\"reply\", \"nou\"]\n\n[endpoints]\ngn6 = \"{gn6}\"\npersones = \"{persones}\"\n",
+             filtres = [\"reply\", \"nou\"]\nmax_tickets_per_hour = 0\n\n[endpoints]\ngn6 = \"{gn6}\"\npersones = \"{persones}\"\n",
             log = dir.join("bench.log").display(),
             state = dir.join("state").display(),
             gn6 = running.gn6_url(),
@@ -317,6 +351,12 @@ fn main() {
     );
     println!("\nmailtoticket whole-process benchmark (binary: {BIN})\n");
     println!("{table}");
+    let all = running.stats();
+    println!(
+        "WSDL downloads during the whole run: {}; SOAP requests by operation: {:?}",
+        all.operation("wsdl"),
+        all.operations
+    );
     if failures > 0 {
         eprintln!("{failures} batch runs did not exit 0");
         std::process::exit(1);
