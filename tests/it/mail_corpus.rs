@@ -168,30 +168,36 @@ fn text_head(text: &str) -> &str {
     }
 }
 
-/// What a description or comment does with the uploads: the GN6 links it holds,
-/// the `cid:` references left, whether the attachment listing follows.
+/// What a description or comment does with the uploads: the GN6 links in the body
+/// (inline images), those in the listing after it, and any `cid:` reference left.
 fn text_links(text: &str) -> String {
-    let ids: Vec<&str> = text
-        .match_indices("fileId=")
-        .map(|(i, m)| {
-            let rest = &text[i + m.len()..];
-            let end = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            &rest[..end]
-        })
-        .collect();
-    let cids = text.to_ascii_lowercase().matches("cid:").count();
-    let listing = text.contains("Attachments:");
-    format!(
-        "links={} cid={cids}{}",
-        if ids.is_empty() {
-            "-".to_string()
+    fn ids(part: &str) -> String {
+        let found: Vec<&str> = part
+            .match_indices("fileId=")
+            .map(|(i, m)| {
+                let rest = &part[i + m.len()..];
+                let end = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect();
+        if found.is_empty() {
+            "-".into()
         } else {
-            ids.join(",")
-        },
-        if listing { " listing" } else { "" }
-    )
+            found.join(",")
+        }
+    }
+    let (body, listing) = match text.rfind("Attachments:<ul>") {
+        Some(at) => (&text[..at], &text[at..]),
+        None => (text, ""),
+    };
+    let mut out = format!("inline={} listed={}", ids(body), ids(listing));
+    let cids = text.to_ascii_lowercase().matches("cid:").count();
+    if cids > 0 {
+        let _ = write!(out, " cid={cids}");
+    }
+    out
 }
 
 impl TicketSystem for FakeTickets<'_> {
