@@ -193,9 +193,24 @@ fn text_links(text: &str) -> String {
         None => (text, ""),
     };
     let mut out = format!("inline={} listed={}", ids(body), ids(listing));
-    let cids = text.to_ascii_lowercase().matches("cid:").count();
+    let lower = text.to_ascii_lowercase();
+    let cids = lower.matches("cid:").count();
     if cids > 0 {
         let _ = write!(out, " cid={cids}");
+    }
+    // Nothing that reaches GN6 may carry active content (§6): flagged in the line, so
+    // that no expectation can hold it without saying so.
+    for bad in [
+        "<script",
+        "javascript:",
+        "onerror",
+        "onload",
+        "<iframe",
+        "<object",
+    ] {
+        if lower.contains(bad) {
+            let _ = write!(out, " UNSAFE({bad})");
+        }
     }
     out
 }
