@@ -89,6 +89,10 @@ afegir_solicitants_addicionals_en_cc = true
 # `<tiquet-id-X@gn6>`) and subjects `Re: ... Tiquet [Grup:] X`.
 regex_message_id = '^<(?:[^<>@]*[-.])?tiquet-id-([0-9]+)@gn6>$'
 regex_reply = '(?i).*?R[eEvV]:.*?Tiquet(?: Grup:)? ([0-9]+)'
+# A vendor's auto-acknowledgement forced through (→ a ticket, but no creation notice),
+# and a phishing domain dropped by regex.
+mails_sempre_ticket = ["helpdesk@vendor.example.com"]
+mails_no_ticket = ['^.*@phish\.example$']
 
 [mails_addicionals]
 "helpdesk@vendor.example.com" = "vendor.helpdesk"
