@@ -10,7 +10,8 @@
 //! - computed from the real use case (`app::deliver` with the recording ports below and
 //!   one fixed configuration, [`CONFIG`]): `status` (the X-Mailtoticket value), `filter`
 //!   (the filter that decided, `-` for none) and `call`, repeated, one per SOAP call in
-//!   the order it was made (GN6 and the identity directory alike), compared as a list;
+//!   the order it was made (GN6 and the identity directory alike), compared as a list
+//!   (`CORPUS_DUMP=1` prints every description and comment text the fakes receive);
 //! - snippets, repeatable: `body-has` / `body-lacks` (body_html), `text-has` (body_text),
 //!   `clean-has` / `clean-lacks` (after `clean(full = true)` and `remove_cid_images`,
 //!   as a reply when the subject starts with `Re:`), `safe-lacks` (after `sanitize`).
@@ -175,6 +176,9 @@ fn text_head(text: &str) -> &str {
 /// What a description or comment does with the uploads: the GN6 links in the body
 /// (inline images), those in the listing after it, and any `cid:` reference left.
 fn text_links(text: &str) -> String {
+    if std::env::var_os("CORPUS_DUMP").is_some() {
+        eprintln!("TEXT<<{text}>>");
+    }
     fn ids(part: &str) -> String {
         let found: Vec<&str> = part
             .match_indices("fileId=")
