@@ -41,8 +41,8 @@ const GN6_USER: &str = "usugn6";
 const GN6_PASS: &str = "Gn6-Pw-77ab20";
 const DOMINI: &str = "1234";
 /// Client request timeout of the library-level runs; the injected delay is longer.
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(250);
-const INJECTED_DELAY: Duration = Duration::from_millis(700);
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(200);
+const INJECTED_DELAY: Duration = Duration::from_millis(450);
 const GN6_NS: &str = "http://service.psi.upcnet";
 const DATA_NS: &str = "http://data.psi.upcnet/xsd";
 const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -651,6 +651,9 @@ impl Path3 {
 struct Count {
     missing: usize,
     extra: usize,
+    /// Cc requesters missing: by BEHAVIOUR §5.3 a non-transient failure there is
+    /// logged, not fatal, so it is counted apart from lost mails.
+    cc_missing: usize,
 }
 
 fn count(path: Path3, sim_dir: &Path) -> Count {
@@ -694,7 +697,7 @@ fn count(path: Path3, sim_dir: &Path) -> Count {
         Path3::New => {
             for u in CC_USERS {
                 match requesters.get(u).copied().unwrap_or(0) {
-                    0 => c.missing += 1,
+                    0 => c.cc_missing += 1,
                     k => c.extra += k - 1,
                 }
             }
@@ -744,18 +747,24 @@ fn probe(h: &mut Harness, path: Path3) -> Vec<String> {
     let (status, _) = run_once(h, &settings(path.filters()), &c.state_dir, &raw);
     assert_eq!(status, Status::Success, "healthy {path:?}");
     let got = count(path, &c.sim_dir);
-    assert_eq!((got.missing, got.extra), (0, 0), "healthy {path:?}");
+    assert_eq!(
+        (got.missing, got.extra, got.cc_missing),
+        (0, 0, 0),
+        "healthy {path:?}"
+    );
     h.front.seq.lock().unwrap().clone()
 }
 
 struct Row {
     path: Path3,
+    index: usize,
     call: String,
     kind: Kind,
     first: Status,
     second: Status,
     lost: bool,
     duplicates: usize,
+    cc_missing: usize,
 }
 
 fn run_case(h: &mut Harness, path: Path3, seq: &[String], index: usize, kind: Kind) -> Row {
@@ -787,6 +796,7 @@ fn run_case(h: &mut Harness, path: Path3, seq: &[String], index: usize, kind: Ki
     };
     Row {
         path,
+        index,
         call: if seq.iter().filter(|o| **o == op).count() > 1 {
             format!("{op} #{nth}")
         } else {
@@ -797,32 +807,54 @@ fn run_case(h: &mut Harness, path: Path3, seq: &[String], index: usize, kind: Ki
         second,
         lost: fin.missing > 0 || second != Status::Success,
         duplicates: fin.extra,
+        cc_missing: fin.cc_missing,
     }
 }
 
-fn all_rows() -> Vec<Row> {
+/// The cases of `path` whose call index is `part` modulo `parts`.
+fn rows_of(path: Path3, part: usize, parts: usize) -> Vec<Row> {
     let mut h = Harness::new();
+    let seq = probe(&mut h, path);
     let mut rows = Vec::new();
-    for path in [Path3::New, Path3::Reply, Path3::Reopen] {
-        let seq = probe(&mut h, path);
-        for index in 0..seq.len() {
-            for kind in KINDS {
-                if kind.applies_to(&seq[index]) {
-                    rows.push(run_case(&mut h, path, &seq, index, kind));
-                }
+    for index in (part..seq.len()).step_by(parts) {
+        for kind in KINDS {
+            if kind.applies_to(&seq[index]) {
+                rows.push(run_case(&mut h, path, &seq, index, kind));
             }
         }
     }
     rows
 }
 
+/// Every path on a thread of its own (each with its own simulator and front).
+fn all_rows() -> Vec<Row> {
+    let work = [
+        (Path3::New, 0, 2),
+        (Path3::New, 1, 2),
+        (Path3::Reply, 0, 1),
+        (Path3::Reopen, 0, 1),
+    ];
+    let handles: Vec<_> = work
+        .into_iter()
+        .map(|(p, part, parts)| std::thread::spawn(move || rows_of(p, part, parts)))
+        .collect();
+    let mut rows: Vec<Row> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("path thread"))
+        .collect();
+    rows.sort_by_key(|r| (r.path as usize, r.index, r.kind));
+    rows
+}
+
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out.push_str("| path | call | fault | run 1 (exit) | run 2 (exit) | lost | duplicates |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| path | call | fault | run 1 (exit) | run 2 (exit) | lost | duplicates | Cc requester not added |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} ({}) | {} | {} |\n",
+            "| {} | {} | {} | {} ({}) | {} ({}) | {} | {} | {} |\n",
             r.path.label(),
             r.call,
             r.kind.label(),
@@ -831,16 +863,24 @@ fn table(rows: &[Row]) -> String {
             r.second.as_header(),
             exit::exit_code(r.second),
             if r.lost { "LOST" } else { "0" },
-            r.duplicates
+            r.duplicates,
+            r.cc_missing
         ));
     }
     let lost = rows.iter().filter(|r| r.lost).count();
     let dups: usize = rows.iter().map(|r| r.duplicates).sum();
+    let cc: usize = rows.iter().map(|r| r.cc_missing).sum();
     out.push_str(&format!(
-        "\nFaults tried: {}; mails lost: {lost}; duplicates: {dups}.\n",
+        "\nFaults tried: {}; mails lost: {lost}; duplicates: {dups}; \
+         Cc requesters not added (non-transient failure, logged by policy): {cc}.\n",
         rows.len()
     ));
     out
+}
+
+fn is_read_only(call: &str) -> bool {
+    let op = call.split(' ').next().unwrap_or("");
+    is_persones(op) || op == "ConsultaTiquetsDades"
 }
 
 #[test]
@@ -849,20 +889,55 @@ fn faults_table() {
     println!("{}", table(&rows));
     let mut problems = Vec::new();
     for r in &rows {
-        // A transient fault is TEMPFAIL, and nothing is ever SUCCESS with an effect
-        // missing (checked through `lost`, since a SUCCESS state is final).
-        if matches!(
+        let transient = matches!(
             r.kind,
             Kind::Http503 | Kind::Timeout | Kind::Refused | Kind::Reset
-        ) && r.first != Status::TempFail
-            && !is_persones(&r.call)
-        {
+        );
+        // Read-only calls are retried within the run (only one attempt is faulted),
+        // except against a listener that stays down; mutating calls never are.
+        let expected = if transient && is_read_only(&r.call) && r.kind != Kind::Refused {
+            Some(Status::Success)
+        } else if transient {
+            Some(Status::TempFail)
+        } else if r.kind == Kind::CodiRetorn && !r.call.starts_with("AfegirSolicitantTiquet") {
+            Some(Status::Reject)
+        } else {
+            None
+        };
+        let wrong = match expected {
+            Some(s) => r.first != s,
+            // Fault, garbage, truncated: an error, unless the call is one whose
+            // failure is logged and not fatal (a Cc lookup or requester).
+            None => {
+                r.first == Status::Success
+                    && !is_read_only(&r.call)
+                    && !r.call.starts_with("AfegirSolicitantTiquet")
+            }
+        };
+        if wrong || r.lost || r.second != Status::Success {
             problems.push(format!(
-                "{} {} {:?}: {:?}",
+                "{} {} {:?}: run 1 {:?}, run 2 {:?}, lost {}",
                 r.path.label(),
                 r.call,
                 r.kind,
-                r.first
+                r.first,
+                r.second,
+                r.lost
+            ));
+        }
+        // Duplicates only where the server acted and the answer was lost, on a call
+        // that is not idempotent (see README: the open policy question).
+        if r.duplicates > 0
+            && !(matches!(r.kind, Kind::Timeout | Kind::Truncated)
+                && ["AltaTiquet", "AnnexarFitxerTiquet", "AfegirComentariTiquet"]
+                    .iter()
+                    .any(|op| r.call.starts_with(op)))
+        {
+            problems.push(format!(
+                "{} {} {:?}: unexpected duplicate",
+                r.path.label(),
+                r.call,
+                r.kind
             ));
         }
     }
