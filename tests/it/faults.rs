@@ -944,3 +944,130 @@ fn faults_table() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(rows.len() > 100, "{} cases", rows.len());
 }
+
+// ---------------------------------------------------------------- the real binary
+
+/// The MDA binary against the fault front: `[endpoints]` point at it, state in `root`.
+fn binary_config(h: &Harness, root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let text = format!(
+        "{CONFIG}\nbus = \"test\"\nconnect_timeout_secs = 2\nrequest_timeout_secs = 2\n\
+         log_file = \"{log}\"\nstate_dir = \"{state}\"\n\
+         [endpoints]\ngn6 = \"{url}{gn6}\"\npersones = \"{url}{persones}\"\n",
+        log = root.join("mailtoticket.log").display(),
+        state = root.join("state").display(),
+        url = h.url(),
+        gn6 = sandbox::GN6_PATH,
+        persones = sandbox::PERSONES_PATH,
+    );
+    let path = root.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// Runs the binary on `raw`; returns the exit code and the `X-Mailtoticket` value.
+fn run_binary(config: &Path, home: &Path, raw: &[u8]) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtoticket"))
+        .args(["-c", config.to_str().unwrap()])
+        .env("HOME", home)
+        .env_remove("MAILTOTICKET_PASSWORD_SOA")
+        .env_remove("MAILTOTICKET_PASSWORD_GN6")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.split("\r\n").next().unwrap_or("");
+    assert!(
+        stdout.ends_with(std::str::from_utf8(raw).unwrap()),
+        "the mail is echoed whole"
+    );
+    let header = first
+        .strip_prefix("X-Mailtoticket: ")
+        .unwrap_or_else(|| panic!("no header: {first:?}"))
+        .to_string();
+    (out.status.code().unwrap_or(-1), header)
+}
+
+fn arm_call(h: &Harness, op: &str, nth: usize, kind: Kind) {
+    h.front.arm(
+        Some(Plan {
+            op: op.into(),
+            nth,
+            kind,
+        }),
+        None,
+    );
+}
+
+fn binary_case(h: &mut Harness, case: usize, op: &str, nth: usize, kind: Kind) -> (i32, String) {
+    let c = h.fresh(case);
+    let root = c.state_dir.parent().unwrap().to_path_buf();
+    let config = binary_config(h, &root);
+    let raw = NEW_MAIL.as_bytes();
+    arm_call(h, op, nth, kind);
+    let first = run_binary(&config, &root, raw);
+    h.front.arm(None, None);
+    assert_eq!(
+        run_binary(&config, &root, raw),
+        (0, "SUCCESS".to_string()),
+        "healthy rerun after {op} {kind:?}"
+    );
+    let got = count(Path3::New, &c.sim_dir);
+    assert_eq!((got.missing, got.extra, got.cc_missing), (0, 0, 0));
+    // Once more: a duplicate delivery, answered from the journal.
+    assert_eq!(run_binary(&config, &root, raw), (0, "SUCCESS".to_string()));
+    assert_eq!(sandbox::list_tickets(&c.sim_dir).unwrap().len(), 1);
+    first
+}
+
+#[test]
+fn binary_tempfail_on_503_then_success_with_one_ticket() {
+    let mut h = Harness::new();
+    assert_eq!(
+        binary_case(&mut h, 1, "AltaTiquet", 1, Kind::Http503),
+        (75, "TEMPFAIL".to_string())
+    );
+    assert_eq!(
+        binary_case(&mut h, 2, "AfegirSolicitantTiquet", 2, Kind::Reset),
+        (75, "TEMPFAIL".to_string())
+    );
+}
+
+#[test]
+fn binary_error_on_a_fault_then_success_resumes_the_attachments() {
+    let mut h = Harness::new();
+    assert_eq!(
+        binary_case(&mut h, 1, "AnnexarFitxerTiquet", 2, Kind::Http500Fault),
+        (1, "ERROR".to_string())
+    );
+    assert_eq!(
+        binary_case(&mut h, 2, "ModificarTiquet", 1, Kind::CodiRetorn),
+        (2, "REJECT".to_string())
+    );
+}
+
+#[test]
+fn binary_tempfail_when_the_bus_refuses_connections() {
+    let mut h = Harness::new();
+    let c = h.fresh(1);
+    let root = c.state_dir.parent().unwrap().to_path_buf();
+    let config = binary_config(&h, &root);
+    h.front.arm(None, Some(0));
+    assert_eq!(
+        run_binary(&config, &root, NEW_MAIL.as_bytes()),
+        (75, "TEMPFAIL".to_string())
+    );
+    assert!(sandbox::list_tickets(&c.sim_dir).unwrap().is_empty());
+    h.front.arm(None, None);
+    assert_eq!(
+        run_binary(&config, &root, NEW_MAIL.as_bytes()),
+        (0, "SUCCESS".to_string())
+    );
+    let got = count(Path3::New, &c.sim_dir);
+    assert_eq!((got.missing, got.extra, got.cc_missing), (0, 0, 0));
+}
