@@ -368,6 +368,10 @@ async fn serve(state: Arc<FrontState>, mut sock: TcpStream, wiremock: SocketAddr
 /// The simulator and the fault front, on a runtime of their own.
 struct Harness {
     rt: tokio::runtime::Handle,
+    /// The client side: one runtime and one transport for all the runs of this
+    /// harness (the front closes every connection, so no run inherits another's).
+    client: tokio::runtime::Runtime,
+    transport: HyperTransport,
     front: Arc<FrontState>,
     front_addr: SocketAddr,
     upstream: Arc<Mutex<SocketAddr>>,
@@ -418,8 +422,20 @@ impl Harness {
             .local_addr()
             .unwrap();
         rt.spawn(front_loop(front.clone(), front_addr, *wiremock.address()));
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let transport = HyperTransport::new(&TransportConfig {
+            connect_timeout: REQUEST_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            ca_file: None,
+        })
+        .unwrap();
         let h = Harness {
             rt,
+            client,
+            transport,
             front,
             front_addr,
             upstream,
@@ -487,11 +503,7 @@ fn settings(filters: &str) -> Settings {
 /// One MDA run at library level, wired as `cli::wiring` does but with short timeouts
 /// and no pauses between retries. Returns the status and its exit code.
 fn run_once(h: &Harness, settings: &Settings, state_dir: &Path, raw: &[u8]) -> (Status, u8) {
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    client.block_on(async {
+    h.client.block_on(async {
         let mail = mail_adapter::parse(raw, &AttachmentFilters::default());
         let journal = DeliveryJournal::open(state_dir).unwrap();
         let run = journal
@@ -500,12 +512,7 @@ fn run_once(h: &Harness, settings: &Settings, state_dir: &Path, raw: &[u8]) -> (
                 SystemClock.now(),
             )
             .unwrap();
-        let transport = HyperTransport::new(&TransportConfig {
-            connect_timeout: REQUEST_TIMEOUT,
-            request_timeout: REQUEST_TIMEOUT,
-            ca_file: None,
-        })
-        .unwrap();
+        let transport = h.transport.clone();
         let bus = BusCredentials {
             username: BUS_USER.into(),
             password: BUS_PASS.into(),
@@ -548,7 +555,7 @@ fn run_once(h: &Harness, settings: &Settings, state_dir: &Path, raw: &[u8]) -> (
 
 const NEW_MAIL: &str = "From: Nom Cognom <nom.cognom@upc.edu>\r\n\
 To: suport@upc.edu\r\n\
-Cc: Anna Puig <anna.puig@upc.edu>, Pere Vila <pere.vila@upc.edu>\r\n\
+Cc: Anna Puig <anna.puig@upc.edu>, Maria Garcia <maria.garcia@example.org>, Pere Vila <pere.vila@upc.edu>\r\n\
 Subject: Impressora trencada\r\n\
 Date: Tue, 5 Mar 2024 10:07:00 +0100\r\n\
 Message-ID: <falla-nou@example.org>\r\n\
@@ -584,7 +591,8 @@ JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK\r\n\
 --OUT--\r\n";
 
 const NEW_NAMES: [&str; 3] = ["foto.png", "informe.txt", "factura.pdf"];
-const CC_USERS: [&str; 2] = ["anna.puig", "pere.vila"];
+/// `maria.garcia` (seeded by the simulator) is found through llistaPersones.
+const CC_USERS: [&str; 3] = ["anna.puig", "maria.garcia", "pere.vila"];
 
 /// The ticket the replies answer: created by a healthy run before the case.
 const SEED_MAIL: &str = "From: Nom Cognom <nom.cognom@upc.edu>\r\n\
@@ -829,8 +837,9 @@ fn rows_of(path: Path3, part: usize, parts: usize) -> Vec<Row> {
 /// Every path on a thread of its own (each with its own simulator and front).
 fn all_rows() -> Vec<Row> {
     let work = [
-        (Path3::New, 0, 2),
-        (Path3::New, 1, 2),
+        (Path3::New, 0, 3),
+        (Path3::New, 1, 3),
+        (Path3::New, 2, 3),
         (Path3::Reply, 0, 1),
         (Path3::Reopen, 0, 1),
     ];
