@@ -578,7 +578,9 @@ where
     }
 
     /// Adds the resolved Cc addresses as requesters, in Cc order. Failures are logged,
-    /// not fatal; only a journal failure stops the run.
+    /// not fatal (BEHAVIOUR §5.3), except transient ones (issue 5 §2): a bus that is
+    /// down or slow says nothing about the requester, so the mail is TEMPFAIL and the
+    /// MTA's retry resumes at the requester still missing. A journal failure stops too.
     async fn add_cc_requesters(&self, code: &str, requester: &str) -> Result<(), Failure> {
         if !self.cc_wanted() {
             return Ok(());
@@ -593,6 +595,7 @@ where
                     info!("Cc {address}: no trobo l'usuari, no l'afegeixo");
                     continue;
                 }
+                Err(e) if e.is_transient() => return Err(Failure::Directory(e)),
                 Err(e) => {
                     warn!("Cc {address}: el directori ha fallat ({e}), no l'afegeixo");
                     continue;
@@ -610,6 +613,9 @@ where
                 Ok(()) => {
                     self.record(&step, &user)?;
                     info!("Sol·licitant {user} afegit al tiquet {code}");
+                }
+                Err(e) if e.is_transient() => {
+                    return Err(gn6("AfegirSolicitantTiquet")(e));
                 }
                 Err(e) => warn!("No he pogut afegir el sol·licitant {user} al tiquet {code}: {e}"),
             }

@@ -386,7 +386,7 @@ fn cc_directory_failure_skips_that_address_only() {
     let mut d = MockDirectory::new();
     d.expect_person()
         .with(eq("broken"))
-        .returning(|_| Err(transient()));
+        .returning(|_| Err(fault()));
     d.expect_person()
         .returning(|c| Ok(["pep", "anna"].contains(&c).then(|| person(c, None))));
     let mut t = MockTickets::new();
@@ -398,6 +398,50 @@ fn cc_directory_failure_skips_that_address_only() {
         .times(1)
         .returning(|_, _| Ok(()));
     assert_eq!(run(&m, &s, &t, &d, &journal()).status, Status::Success);
+}
+
+#[test]
+fn cc_transient_failures_are_tempfail_and_the_rerun_adds_only_the_missing_requester() {
+    let s = settings("afegir_solicitants_addicionals_en_cc = true");
+    let mut m = mail("pep@upc.edu", "x", "x");
+    m.cc = vec!["anna@upc.edu".into(), "joan@upc.edu".into()];
+    let j = journal();
+    // Run 1: anna added, joan's AfegirSolicitantTiquet meets a bus that is down.
+    let mut t = MockTickets::new();
+    t.expect_create_ticket()
+        .times(1)
+        .returning(|_| Ok("304".into()));
+    t.expect_add_requester()
+        .with(eq("304"), eq("anna"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    t.expect_add_requester()
+        .with(eq("304"), eq("joan"))
+        .times(1)
+        .returning(|_, _| Err(transient()));
+    let d = directory_of(&["pep", "anna", "joan"]);
+    assert_eq!(run(&m, &s, &t, &d, &j).status, Status::TempFail);
+    // Run 2: only joan is added, on the same ticket.
+    let mut t = MockTickets::new();
+    t.expect_add_requester()
+        .with(eq("304"), eq("joan"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    assert_eq!(run(&m, &s, &t, &d, &j).status, Status::Success);
+    // A directory that is down for a Cc address: TEMPFAIL too, not a silent skip.
+    let mut m = mail("pep@upc.edu", "x", "x");
+    m.cc = vec!["anna@upc.edu".into()];
+    let mut d = MockDirectory::new();
+    d.expect_person()
+        .with(eq("anna"))
+        .returning(|_| Err(transient()));
+    d.expect_person()
+        .returning(|c| Ok((c == "pep").then(|| person(c, None))));
+    let mut t = MockTickets::new();
+    t.expect_create_ticket()
+        .times(1)
+        .returning(|_| Ok("305".into()));
+    assert_eq!(run(&m, &s, &t, &d, &journal()).status, Status::TempFail);
 }
 
 // ------------------------------------------- attachments, description

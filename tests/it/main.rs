@@ -3,6 +3,7 @@
 mod app_support;
 mod bad_input;
 mod cli;
+mod faults;
 mod filters;
 mod identity;
 mod journal;
