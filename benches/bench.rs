@@ -81,7 +81,9 @@ fn spawn_and_measure(config: &str, mail: &str) {
     // The child was reaped by wait4: std must not wait for it again.
     std::mem::forget(child);
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    let code = std::process::ExitStatus::from_raw(status).code().unwrap_or(-1);
+    let code = std::process::ExitStatus::from_raw(status)
+        .code()
+        .unwrap_or(-1);
     println!(
         "{} {} {} {}",
         wall.as_nanos(),

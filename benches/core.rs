@@ -76,6 +76,9 @@ impl TicketSystem for Instant0 {
             ..TicketInfo::default()
         }))
     }
+    async fn find_tickets(&self, _: &str, _: &str) -> Result<Vec<TicketInfo>, PortError> {
+        Ok(Vec::new())
+    }
     async fn create_ticket(&self, _: &NewTicket) -> Result<String, PortError> {
         Ok("1".into())
     }

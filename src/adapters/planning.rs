@@ -73,6 +73,15 @@ impl<T: TicketSystem> TicketSystem for PlanningTicketSystem<T> {
         self.inner.query_ticket(codi_tiquet).await
     }
 
+    async fn find_tickets(
+        &self,
+        solicitant: &str,
+        created_from: &str,
+    ) -> Result<Vec<TicketInfo>, PortError> {
+        // Read-only: a dry run may look (a planned ticket is never among them).
+        self.inner.find_tickets(solicitant, created_from).await
+    }
+
     async fn create_ticket(&self, ticket: &NewTicket) -> Result<String, PortError> {
         let n = self.record("AltaTiquet", owned(ticket.pairs()));
         Ok(if n == 1 {
@@ -145,6 +154,12 @@ mod tests {
                 ..TicketInfo::default()
             }))
         }
+        async fn find_tickets(&self, s: &str, _: &str) -> Result<Vec<TicketInfo>, PortError> {
+            Ok(vec![TicketInfo {
+                solicitant: s.into(),
+                ..TicketInfo::default()
+            }])
+        }
         async fn create_ticket(&self, _: &NewTicket) -> Result<String, PortError> {
             panic!("mutating call forwarded")
         }
@@ -174,6 +189,8 @@ mod tests {
         let p = PlanningTicketSystem::new(Reads);
         block(async {
             assert_eq!(p.query_ticket("7").await.unwrap().unwrap().codi_tiquet, "7");
+            let found = p.find_tickets("u", "05-03-2024").await.unwrap();
+            assert_eq!(found[0].solicitant, "u");
             let mut t = NewTicket::default();
             t.set("assumpte", "Hola");
             let code = p.create_ticket(&t).await.unwrap();

@@ -118,6 +118,17 @@ impl<T: TicketSystem, S: Sleep> TicketSystem for Retrying<T, S> {
         .await
     }
 
+    async fn find_tickets(
+        &self,
+        solicitant: &str,
+        created_from: &str,
+    ) -> Result<Vec<TicketInfo>, PortError> {
+        self.read("ConsultaTiquetsDades", || {
+            self.inner.find_tickets(solicitant, created_from)
+        })
+        .await
+    }
+
     async fn create_ticket(&self, ticket: &NewTicket) -> Result<String, PortError> {
         self.inner.create_ticket(ticket).await
     }

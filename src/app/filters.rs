@@ -365,6 +365,13 @@ where
                 },
                 notificar,
             };
+            let step = Step::CommentAdded;
+            self.warn_if_unknown(
+                &step,
+                "AfegirComentariTiquet",
+                &format!("comentari al tiquet {code}"),
+            );
+            self.record_intent(&step)?;
             self.tickets
                 .add_comment(&comment)
                 .await
@@ -422,18 +429,25 @@ where
                 info!("El tiquet {code} ja es va crear en una entrega anterior");
                 code
             }
-            None => {
-                self.check_rate_limit()?;
-                let code = self
-                    .tickets
-                    .create_ticket(&ticket)
-                    .await
-                    .map_err(gn6("AltaTiquet"))?;
-                self.record(&Step::TicketCreated, &code)?;
-                info!("Ticket creat: {code}");
-                self.note_new_ticket();
-                code
-            }
+            None => match self
+                .adopt_lost_ticket(user, &ticket.assumpte, &header)
+                .await?
+            {
+                Some(code) => code,
+                None => {
+                    self.check_rate_limit()?;
+                    self.record_intent(&Step::TicketCreated)?;
+                    let code = self
+                        .tickets
+                        .create_ticket(&ticket)
+                        .await
+                        .map_err(gn6("AltaTiquet"))?;
+                    self.record(&Step::TicketCreated, &code)?;
+                    info!("Ticket creat: {code}");
+                    self.note_new_ticket();
+                    code
+                }
+            },
         };
 
         let uploaded = self.upload_attachments(&code, user).await?;
@@ -471,6 +485,83 @@ where
             requester: user.to_string(),
             what: "tiquet creat",
         })
+    }
+
+    /// Records the intent of `step` before its non-idempotent call (kept when one is
+    /// already there: the oldest date bounds the search of [`Self::adopt_lost_ticket`]).
+    fn record_intent(&self, step: &Step) -> Result<(), Failure> {
+        let intent = step.intent();
+        if self.journal.done(&intent).is_some() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let day = self.settings.local_time(&now, &now).date();
+        self.record(&intent, &day.format("%d-%m-%Y").to_string())
+    }
+
+    /// An AltaTiquet of an earlier run whose outcome is unknown (intent recorded, no
+    /// code): GN6 may have created the ticket and the answer been lost. Looks for it
+    /// before creating again — same requester, same subject, and a description that
+    /// starts with this mail's own header — and adopts it. A failed search stops the
+    /// run (TEMPFAIL or error): creating blindly could make a second ticket.
+    async fn adopt_lost_ticket(
+        &self,
+        user: &str,
+        assumpte: &str,
+        header: &str,
+    ) -> Result<Option<String>, Failure> {
+        let Some(day) = self.journal.done(&Step::TicketCreated.intent()) else {
+            return Ok(None);
+        };
+        // One day earlier: GN6's day of creation may be in another zone than ours.
+        let from = chrono::NaiveDate::parse_from_str(day.trim(), "%d-%m-%Y")
+            .map(|d| {
+                (d - chrono::TimeDelta::days(1))
+                    .format("%d-%m-%Y")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        warn!(
+            "Resultat desconegut d'AltaTiquet en una entrega anterior: busco si el tiquet de {user} ja existeix (des del {from})"
+        );
+        let found = self
+            .tickets
+            .find_tickets(user, &from)
+            .await
+            .map_err(gn6("ConsultaTiquetsDades"))?;
+        // The header up to its closing bracket: what follows it may have been rewritten.
+        let fingerprint = header.rfind(']').map_or(header, |i| &header[..=i]);
+        let mut matching = found.iter().filter(|t| {
+            t.solicitant.trim() == user.trim()
+                && t.assumpte.trim() == assumpte.trim()
+                && t.descripcio.trim_start().starts_with(fingerprint)
+        });
+        let Some(ticket) = matching.next() else {
+            info!("No hi ha cap tiquet d'aquest correu: el creo");
+            return Ok(None);
+        };
+        if matching.next().is_some() {
+            warn!("Més d'un tiquet coincideix amb aquest correu: adopto el primer");
+        }
+        let code = ticket.codi_tiquet.trim().to_string();
+        self.record(&Step::TicketCreated, &code)?;
+        info!(
+            "El tiquet {code} ja es va crear en una entrega anterior (resposta perduda): l'adopto"
+        );
+        self.note_new_ticket();
+        Ok(Some(code))
+    }
+
+    /// Before a call GN6 gives no way to check afterwards (AnnexarFitxerTiquet,
+    /// AfegirComentariTiquet): an intent left by an earlier run means its outcome is
+    /// unknown. Policy "never lost" first: the call is made again, at the risk of a
+    /// duplicate, and said so in the log.
+    fn warn_if_unknown(&self, step: &Step, what: &str, detail: &str) {
+        if self.journal.done(&step.intent()).is_some() {
+            warn!(
+                "Resultat desconegut de {what} ({detail}): es torna a enviar (possible duplicat)"
+            );
+        }
     }
 
     /// Who the per-hour limit counts: the From address, else the requester address.
@@ -531,6 +622,12 @@ where
             let codi_annex = match self.journal.done(&step) {
                 Some(c) => c,
                 None => {
+                    self.warn_if_unknown(
+                        &step,
+                        "AnnexarFitxerTiquet",
+                        &format!("fitxer {} al tiquet {code}", a.name),
+                    );
+                    self.record_intent(&step)?;
                     let c = self
                         .tickets
                         .attach_file(&NewAttachment {

@@ -54,6 +54,15 @@ impl std::error::Error for PortError {}
 pub trait TicketSystem {
     /// ConsultaTiquetsDades by code. `Ok(None)` when GN6 answers with no such ticket.
     async fn query_ticket(&self, codi_tiquet: &str) -> Result<Option<TicketInfo>, PortError>;
+    /// ConsultaTiquetsDades by requester (username) and creation date from
+    /// `created_from` (`dd-mm-yyyy`, GN6's filter format); every other filter empty.
+    /// Read-only: used to find out whether an AltaTiquet whose answer was lost did
+    /// create the ticket. No default body on purpose: every decorator must forward it.
+    async fn find_tickets(
+        &self,
+        solicitant: &str,
+        created_from: &str,
+    ) -> Result<Vec<TicketInfo>, PortError>;
     /// AltaTiquet; returns the new ticket's code.
     async fn create_ticket(&self, ticket: &NewTicket) -> Result<String, PortError>;
     /// ModificarTiquet; empty fields are left unchanged.
@@ -108,9 +117,18 @@ pub enum Step {
     RequesterAdded(String),
     /// The whole mail was handled; value = the final status header.
     Completed,
+    /// About to make the (non-idempotent) call of the inner step; value = when, as
+    /// `dd-mm-yyyy` of the clock. An intent without its step means the outcome of
+    /// that call is unknown: GN6 may have acted and the answer been lost.
+    Intent(Box<Step>),
 }
 
 impl Step {
+    /// The intent record of this step (recorded before its call).
+    pub fn intent(&self) -> Step {
+        Step::Intent(Box::new(self.clone()))
+    }
+
     /// Stable key of the step in the journal.
     pub fn key(&self) -> String {
         match self {
@@ -121,6 +139,7 @@ impl Step {
             Step::CommentAdded => "comment".into(),
             Step::RequesterAdded(u) => format!("requester:{u}"),
             Step::Completed => "completed".into(),
+            Step::Intent(inner) => format!("pending:{}", inner.key()),
         }
     }
 }

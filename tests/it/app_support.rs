@@ -17,6 +17,7 @@ mockall::mock! {
     pub Tickets {}
     impl mailtoticket::ports::TicketSystem for Tickets {
         async fn query_ticket(&self, codi_tiquet: &str) -> Result<Option<TicketInfo>, PortError>;
+        async fn find_tickets(&self, solicitant: &str, created_from: &str) -> Result<Vec<TicketInfo>, PortError>;
         async fn create_ticket(&self, ticket: &NewTicket) -> Result<String, PortError>;
         async fn modify_ticket(&self, changes: &TicketChanges) -> Result<(), PortError>;
         async fn add_comment(&self, comment: &NewComment) -> Result<(), PortError>;

@@ -236,6 +236,16 @@ impl TicketSystem for FakeTickets<'_> {
         }))
     }
 
+    async fn find_tickets(
+        &self,
+        solicitant: &str,
+        created_from: &str,
+    ) -> Result<Vec<TicketInfo>, PortError> {
+        self.calls
+            .push(format!("ConsultaTiquetsDades {solicitant} {created_from}"));
+        Ok(Vec::new())
+    }
+
     async fn create_ticket(&self, t: &NewTicket) -> Result<String, PortError> {
         // The fixed defaults of §5.3 are left out; anything a rule changed shows.
         let usual = [

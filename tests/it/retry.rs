@@ -301,6 +301,9 @@ impl TicketSystem for Silent {
     async fn query_ticket(&self, _: &str) -> Result<Option<TicketInfo>, PortError> {
         std::future::pending().await
     }
+    async fn find_tickets(&self, _: &str, _: &str) -> Result<Vec<TicketInfo>, PortError> {
+        std::future::pending().await
+    }
     async fn create_ticket(&self, _: &NewTicket) -> Result<String, PortError> {
         std::future::pending().await
     }

@@ -124,6 +124,37 @@ impl<H: HttpTransport> TicketSystem for SoapTicketSystem<H> {
         Ok(found.map(|t| ticket_info(t)))
     }
 
+    async fn find_tickets(
+        &self,
+        solicitant: &str,
+        created_from: &str,
+    ) -> Result<Vec<TicketInfo>, PortError> {
+        let request = g::ConsultaTiquetsDades {
+            username: value(&self.gn6.username),
+            password: value(&self.gn6.password),
+            domini: value(&self.gn6.domini),
+            codi: value(""),
+            estat: value(""),
+            data_creacio_inici: value(created_from),
+            data_creacio_fi: value(""),
+            data_tancament_inici: value(""),
+            data_tancament_fi: value(""),
+            client: value(""),
+            solicitant: value(solicitant),
+            ip: value(""),
+        };
+        let response = self.call::<ops::ConsultaTiquetsDades>(&request).await?;
+        let result = check("ConsultaTiquetsDades", present(response.return_), |r| {
+            (text(&r.codi_retorn), text(&r.descripcio_error))
+        })?;
+        Ok(result
+            .llista_tiquets
+            .iter()
+            .filter_map(|t| t.0.as_ref())
+            .map(ticket_info)
+            .collect())
+    }
+
     async fn create_ticket(&self, t: &NewTicket) -> Result<String, PortError> {
         let request = g::AltaTiquet {
             username: value(&self.gn6.username),
