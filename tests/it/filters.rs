@@ -7,7 +7,7 @@ use mailtoticket::config::Config;
 use mailtoticket::domain::mail::Mail;
 use mailtoticket::domain::outcome::Status;
 use mailtoticket::domain::ticket::{
-    CommentKind, ESTAT_OBERT, ESTAT_TANCAT, NewComment, NewTicket, TicketChanges,
+    CommentKind, ESTAT_OBERT, ESTAT_TANCAT, NewComment, NewTicket, TicketChanges, TicketInfo,
 };
 use mailtoticket::ports::{Journal, MemoryJournal, NoRateLimit, Step};
 use mockall::Sequence;
@@ -1037,6 +1037,15 @@ fn nou_resumes_after_an_attachment_failure_without_a_second_ticket() {
     let first = run(&m, &s, &t, &directory_of(&["pep"]), &j);
     assert_eq!(first.status, Status::TempFail);
     assert_eq!(keys(&j), ["ticket=123", "attachment:0=901"]);
+    // doc.pdf's outcome is unknown: the next run sends it again (no listing to check).
+    assert_eq!(
+        pending(&j),
+        [
+            "pending:ticket=01-01-2026",
+            "pending:attachment:0=01-01-2026",
+            "pending:attachment:1=01-01-2026"
+        ]
+    );
 
     // Second run: no AltaTiquet, no second upload of the first file.
     let mut seq = Sequence::new();
@@ -1068,6 +1077,102 @@ fn nou_resumes_after_an_attachment_failure_without_a_second_ticket() {
             "completed=SUCCESS"
         ]
     );
+}
+
+/// A first run whose AltaTiquet answer was lost (GN6 may have created the ticket).
+fn lost_alta_tiquet(m: &Mail, s: &Settings) -> MemoryJournal {
+    let j = journal();
+    let mut t = MockTickets::new();
+    t.expect_create_ticket()
+        .times(1)
+        .returning(|_| Err(transient()));
+    let first = run(m, s, &t, &directory_of(&["pep"]), &j);
+    assert_eq!(first.status, Status::TempFail);
+    assert!(keys(&j).is_empty());
+    assert_eq!(pending(&j), ["pending:ticket=01-01-2026"]);
+    j
+}
+
+/// Tickets of pep that are not this mail's: another subject, another mail's header.
+fn other_tickets_of_pep() -> Vec<TicketInfo> {
+    let mut other_subject = ticket_info("201", "TIQUET_STATUS_OBERT", "pep", "pep@upc.edu");
+    other_subject.assumpte = "Una altra cosa".into();
+    other_subject.descripcio = format!("{HEADER_PEP}<p>Hola</p>");
+    let mut other_mail = ticket_info("202", "TIQUET_STATUS_OBERT", "pep", "pep@upc.edu");
+    other_mail.assumpte = "Impressora".into();
+    other_mail.descripcio = HEADER_PEP.replace("10:07", "10:08") + "<p>Hola</p>";
+    vec![other_subject, other_mail]
+}
+
+#[test]
+fn nou_lost_alta_tiquet_answer_adopts_the_ticket_gn6_created() {
+    let s = settings("");
+    let m = mail("pep@upc.edu", "Impressora", "<p>Hola</p>");
+    let j = lost_alta_tiquet(&m, &s);
+    let mut t = MockTickets::new();
+    // One day before the intent's day: GN6's zone may be behind ours.
+    t.expect_find_tickets()
+        .withf(|u, from| u == "pep" && from == "31-12-2025")
+        .times(1)
+        .returning(|_, _| {
+            let mut ours = ticket_info("555", "TIQUET_STATUS_OBERT", "pep", "pep@upc.edu");
+            ours.assumpte = "Impressora".into();
+            ours.descripcio = format!("{HEADER_PEP}<p>Hola</p>");
+            let mut all = other_tickets_of_pep();
+            all.push(ours);
+            Ok(all)
+        });
+    t.expect_create_ticket().never();
+    let out = run(&m, &s, &t, &directory_of(&["pep"]), &j);
+    assert_eq!(out.status, Status::Success, "{out:?}");
+    assert_eq!(out.ticket.as_deref(), Some("555"));
+    assert_eq!(keys(&j), ["ticket=555", "completed=SUCCESS"]);
+}
+
+#[test]
+fn nou_lost_alta_tiquet_answer_without_a_match_creates() {
+    let s = settings("");
+    let m = mail("pep@upc.edu", "Impressora", "<p>Hola</p>");
+    let j = lost_alta_tiquet(&m, &s);
+    let mut seq = Sequence::new();
+    let mut t = MockTickets::new();
+    t.expect_find_tickets()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(other_tickets_of_pep()));
+    t.expect_create_ticket()
+        .withf(|n| n.solicitant == "pep" && n.descripcio.starts_with(HEADER_PEP))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok("124".into()));
+    let out = run(&m, &s, &t, &directory_of(&["pep"]), &j);
+    assert_eq!(out.status, Status::Success, "{out:?}");
+    assert_eq!(out.ticket.as_deref(), Some("124"));
+    assert_eq!(keys(&j), ["ticket=124", "completed=SUCCESS"]);
+}
+
+#[test]
+fn nou_lost_alta_tiquet_answer_and_a_failed_search_never_creates() {
+    for (err, status) in [(transient(), Status::TempFail), (fault(), Status::Error)] {
+        let s = settings("");
+        let m = mail("pep@upc.edu", "Impressora", "<p>Hola</p>");
+        let j = lost_alta_tiquet(&m, &s);
+        let mut t = MockTickets::new();
+        let e = err.clone();
+        t.expect_find_tickets()
+            .times(1)
+            .returning(move |_, _| Err(e.clone()));
+        t.expect_create_ticket().never();
+        let out = run(&m, &s, &t, &directory_of(&["pep"]), &j);
+        assert_eq!(out.status, status, "{err:?}");
+        assert!(
+            out.reason.starts_with("ConsultaTiquetsDades: "),
+            "{}",
+            out.reason
+        );
+        assert!(keys(&j).is_empty());
+        assert_eq!(pending(&j), ["pending:ticket=01-01-2026"]);
+    }
 }
 
 #[test]
