@@ -10,6 +10,24 @@
 //! tries the creation filters, so a resumed run cannot take the other path. Read-only
 //! calls (ConsultaTiquetsDades, the directory) are repeated on a resume.
 //!
+//! Unknown outcomes (issue 5, "never a second ticket"): GN6 may act on a call whose
+//! answer is then lost (a timeout after it processed the request, a truncated answer).
+//! So before each call that is not idempotent — AltaTiquet, AnnexarFitxerTiquet N,
+//! AfegirComentariTiquet — an intent record (`Step::Intent`, key `pending:STEP`, value
+//! the day as `dd-mm-yyyy`) goes to the journal; an intent without its step on a
+//! resume means "outcome unknown", and the policy depends on what GN6 lets us check:
+//! - AltaTiquet: look before creating again. `TicketSystem::find_tickets` lists the
+//!   requester's tickets created since the day before the intent; one with the same
+//!   requester and subject whose description starts with this mail's own
+//!   `[Tiquet creat des del correu de FROM a TO del DD/MM/YYYY a les HH:MM]` header is
+//!   adopted (recorded as `TicketCreated`, the run goes on with its attachments). No
+//!   match: create. A failed search stops the run (TEMPFAIL/ERROR), never a blind create.
+//! - AnnexarFitxerTiquet and AfegirComentariTiquet: GN6's API has no operation listing
+//!   a ticket's attachments or comments, so they cannot be checked. The rule is "never
+//!   lost" first: the call is made again, at the risk of a duplicate file or comment,
+//!   with the warning "Resultat desconegut de ...: es torna a enviar (possible duplicat)".
+//! An intent that cannot be recorded stops the run before the call (TEMPFAIL).
+//!
 //! Loop protection (issue 5 §4): our own loop marker, the gateway's own addresses and
 //! GN6's own notifications are skipped before any list can force them through
 //! ([`loop_rule`]); a sender gets at most `max_tickets_per_hour` new tickets an hour
