@@ -1152,3 +1152,48 @@ async fn llista_persones_ignores_unknown_person_fields_and_keeps_order() {
         ])
     );
 }
+
+#[tokio::test]
+async fn find_tickets_filters_by_requester_and_creation_date_only() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GN6_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gn6/ConsultaTiquetsDades/success.response.xml"),
+            "text/xml",
+        ))
+        .mount(&server)
+        .await;
+    let gn6 = SoapTicketSystem::new(
+        transport(T),
+        format!("{}{GN6_PATH}", server.uri()),
+        bus(),
+        gn6_creds(),
+    );
+    let found = gn6.find_tickets("nom.cognom", "04-03-2024").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].codi_tiquet, "657421");
+    assert_eq!(found[0].assumpte, "No funciona la impressora");
+    let requests = server.received_requests().await.unwrap();
+    let body = String::from_utf8_lossy(&requests[0].body).into_owned();
+    let element = |name: &str| {
+        let re =
+            regex::Regex::new(&format!(r"<(?:\w+:)?{name}(?:\s[^>]*)?(?:/>|>([^<]*)</)")).unwrap();
+        re.captures(&body)
+            .map(|c| c.get(1).map_or("", |m| m.as_str()).to_string())
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+    };
+    assert_eq!(element("solicitant"), "nom.cognom");
+    assert_eq!(element("dataCreacioInici"), "04-03-2024");
+    for empty in [
+        "codi",
+        "estat",
+        "dataCreacioFi",
+        "dataTancamentInici",
+        "dataTancamentFi",
+        "client",
+        "ip",
+    ] {
+        assert_eq!(element(empty), "", "{empty}");
+    }
+}
