@@ -26,6 +26,7 @@
 //!   a ticket's attachments or comments, so they cannot be checked. The rule is "never
 //!   lost" first: the call is made again, at the risk of a duplicate file or comment,
 //!   with the warning "Resultat desconegut de ...: es torna a enviar (possible duplicat)".
+//!
 //! An intent that cannot be recorded stops the run before the call (TEMPFAIL).
 //!
 //! Loop protection (issue 5 §4): our own loop marker, the gateway's own addresses and
