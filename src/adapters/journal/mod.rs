@@ -870,3 +870,35 @@ fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(j: &DeliveryJournal) -> i64 {
+        j.store
+            .with_conn(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+            .unwrap()
+    }
+
+    #[test]
+    fn side_effect_steps_are_fsynced_and_the_default_stays_cheap() {
+        assert!(is_side_effect(&Step::TicketCreated));
+        assert!(is_side_effect(&Step::CommentAdded));
+        assert!(is_side_effect(&Step::Attachment(3)));
+        assert!(is_side_effect(&Step::RequesterAdded("joan".into())));
+        assert!(!is_side_effect(&Step::Completed));
+        assert!(!is_side_effect(&Step::DescriptionUpdated));
+
+        let dir = tempfile::tempdir().unwrap();
+        let j = DeliveryJournal::open(dir.path()).unwrap();
+        const NORMAL: i64 = 1;
+        assert_eq!(synchronous(&j), NORMAL);
+        let now = Utc::now().fixed_offset();
+        let run = j.begin("<sync@x>", now).unwrap();
+        run.record(&Step::TicketCreated, "T-1").unwrap();
+        // FULL only for that commit: back to NORMAL for the next ones.
+        assert_eq!(synchronous(&j), NORMAL);
+        assert_eq!(run.done(&Step::TicketCreated).as_deref(), Some("T-1"));
+    }
+}
