@@ -9,6 +9,8 @@
 //! a bounded `busy_timeout` ([`DeliveryJournal::with_db_wait`]). Every write
 //! transaction is `BEGIN IMMEDIATE`, so a writer waits for the lock up front instead of
 //! failing half-way when its read snapshot went stale.
+//! WAL needs shared memory between the processes (`journal.sqlite3-shm`), so the state
+//! directory must be on a local file system, not NFS.
 //!
 //! Durability is chosen per transaction. The connection runs with
 //! `synchronous=NORMAL`: a commit is appended to the WAL without any fsync, so it
