@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
-use crate::adapters::journal::DeliveryJournal;
+use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal};
 use crate::adapters::quarantine::Quarantine;
 use crate::config::Config;
 use crate::domain::outcome::Status;
@@ -15,7 +15,7 @@ fn open(config: &Config) -> Result<DeliveryJournal, String> {
     DeliveryJournal::open(&config.state_dir()).map_err(|e| {
         format!(
             "journal {}: {e}",
-            config.state_dir().join("journal.redb").display()
+            config.state_dir().join(DB_FILE_NAME).display()
         )
     })
 }

@@ -570,3 +570,128 @@ fn another_process_on_the_same_mail_is_busy_and_on_another_mail_proceeds() {
         "T-parent"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// SQLite storage specifics.
+
+#[test]
+fn the_database_is_in_wal_mode_so_processes_share_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path());
+    let run = j.begin("<wal@x>", t("2026-11-28T10:00:00Z")).unwrap();
+    run.record(&Step::TicketCreated, "T-1").unwrap();
+    // Another connection (as another MDA process would have) reads the committed step
+    // while this journal keeps its own connection open.
+    let other = rusqlite::Connection::open(j.db_path()).unwrap();
+    let mode: String = other
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    let value: String = other
+        .query_row(
+            "SELECT value FROM steps WHERE key = '<wal@x>' AND step = 'ticket'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(value, "T-1");
+}
+
+#[test]
+fn a_writer_holding_the_database_past_the_wait_makes_writes_busy_but_not_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path()).with_db_wait(Duration::from_millis(50));
+    j.note_new_ticket("a@upc.edu", t("2026-11-28T10:00:00Z"))
+        .unwrap();
+    let other = rusqlite::Connection::open(j.db_path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let err = j
+        .begin("<blocked@x>", t("2026-11-28T10:00:00Z"))
+        .unwrap_err();
+    assert!(err.is_busy(), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(40));
+    // WAL readers never wait for the writer.
+    let since = t("2026-11-28T09:00:00Z");
+    assert_eq!(j.count_new_tickets("a@upc.edu", since).unwrap(), 1);
+    other.execute_batch("COMMIT").unwrap();
+    // The failed begin left the mail free and unrecorded.
+    assert!(j.show("<blocked@x>").unwrap().is_none());
+    let run = j.begin("<blocked@x>", t("2026-11-28T10:00:01Z")).unwrap();
+    run.record(&Step::TicketCreated, "T-2").unwrap();
+}
+
+/// Not a test of behaviour: prints the median cost of each journal operation of a
+/// plain new mail, on the file system of the system temp dir. Run with
+/// `cargo test --release --test it journal_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn journal_cost_per_operation() {
+    const RUNS: usize = 50;
+    // Enough mails first for the WAL to reach its checkpoint size and be reused, as
+    // in steady use (a growing WAL file costs extra metadata writes per fsync).
+    let warmup: usize = std::env::var("JOURNAL_COST_WARMUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let dir = tempfile::tempdir().unwrap();
+    let now = t("2026-11-28T10:00:00Z");
+    // An existing journal, as every MDA process but the first finds it.
+    DeliveryJournal::open(dir.path())
+        .unwrap()
+        .prune(90, now)
+        .unwrap();
+    let names = [
+        "open",
+        "prune_if_due",
+        "begin",
+        "count_new_tickets",
+        "record ticket",
+        "note_new_ticket",
+        "record completed",
+        "drop run+journal",
+        "total",
+    ];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    for n in 0..warmup + RUNS {
+        if n == warmup {
+            samples.iter_mut().for_each(Vec::clear);
+        }
+        let mut lap = Instant::now();
+        let mut take = |i: usize, samples: &mut Vec<Vec<Duration>>| {
+            let now = Instant::now();
+            samples[i].push(now - lap);
+            lap = now;
+        };
+        let start = Instant::now();
+        let j = DeliveryJournal::open(dir.path()).unwrap();
+        take(0, &mut samples);
+        assert!(j.prune_if_due(90, now).unwrap().is_none());
+        take(1, &mut samples);
+        let run = j.begin(&format!("<cost-{n}@x>"), now).unwrap();
+        take(2, &mut samples);
+        run.count_new_tickets("a@upc.edu", now - TimeDelta::hours(1))
+            .unwrap();
+        take(3, &mut samples);
+        run.record(&Step::TicketCreated, "T-1").unwrap();
+        take(4, &mut samples);
+        run.note_new_ticket("a@upc.edu", now).unwrap();
+        take(5, &mut samples);
+        run.record(&Step::Completed, "SUCCESS").unwrap();
+        take(6, &mut samples);
+        drop(run);
+        drop(j);
+        take(7, &mut samples);
+        samples[8].push(start.elapsed());
+    }
+    println!("{RUNS} mails after {warmup} warm-up mails:");
+    for (name, mut s) in names.iter().zip(samples) {
+        s.sort();
+        println!(
+            "{name:>18}: median {:>8.3} ms  (min {:.3}, max {:.3})",
+            s[RUNS / 2].as_secs_f64() * 1e3,
+            s[0].as_secs_f64() * 1e3,
+            s[RUNS - 1].as_secs_f64() * 1e3
+        );
+    }
+}
