@@ -44,7 +44,9 @@ fn run_once(config: &Path, mail: &Path) -> Sample {
     let wall = start.elapsed();
     assert_eq!(r, pid, "wait4 failed");
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    let code = std::process::ExitStatus::from_raw(status).code().unwrap_or(-1);
+    let code = std::process::ExitStatus::from_raw(status)
+        .code()
+        .unwrap_or(-1);
     std::mem::forget(child);
     Sample {
         wall,
@@ -105,7 +107,9 @@ fn b64(data: &[u8]) -> String {
 }
 
 fn html_with_attachments(i: usize) -> Vec<u8> {
-    let png = [0x89u8, b'P', b'N', b'G', 13, 10, 26, 10, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+    let png = [
+        0x89u8, b'P', b'N', b'G', 13, 10, 26, 10, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+    ];
     let pdf = b"%PDF-1.4\n% bench attachment\n".repeat(200);
     let csv = b"a,b,c\n1,2,3\n".repeat(300);
     format!(
@@ -226,8 +230,18 @@ fn main() {
         .expect("a ticket");
 
     let cases = vec![
-        Case { name: "plain new ticket", iterations: scale(50), mail: Box::new(plain), expect_code: 0 },
-        Case { name: "reply (comment)", iterations: scale(30), mail: Box::new(reply(ticket)), expect_code: 0 },
+        Case {
+            name: "plain new ticket",
+            iterations: scale(50),
+            mail: Box::new(plain),
+            expect_code: 0,
+        },
+        Case {
+            name: "reply (comment)",
+            iterations: scale(30),
+            mail: Box::new(reply(ticket)),
+            expect_code: 0,
+        },
         Case {
             name: "HTML, 2 attachments + inline image",
             iterations: scale(30),
@@ -240,7 +254,12 @@ fn main() {
             mail: Box::new(big_attachment(10 * 1024 * 1024)),
             expect_code: 0,
         },
-        Case { name: "automatic mail (skipped)", iterations: scale(50), mail: Box::new(automatic), expect_code: 0 },
+        Case {
+            name: "automatic mail (skipped)",
+            iterations: scale(50),
+            mail: Box::new(automatic),
+            expect_code: 0,
+        },
     ];
 
     let mut table = String::new();
@@ -309,7 +328,11 @@ fn measure(case: &Case, config: &Path, dir: &Path, stats: &dyn Fn() -> SandboxSt
     let before = stats();
     for p in &paths {
         let s = run_once(config, p);
-        assert_eq!(s.code, case.expect_code, "{}: unexpected exit code", case.name);
+        assert_eq!(
+            s.code, case.expect_code,
+            "{}: unexpected exit code",
+            case.name
+        );
         walls.push(s.wall);
         cpus.push(s.cpu);
         rss = rss.max(s.max_rss_kib);
@@ -324,16 +347,16 @@ fn measure(case: &Case, config: &Path, dir: &Path, stats: &dyn Fn() -> SandboxSt
     let p10 = sorted[sorted.len() / 10];
     let p90 = sorted[(sorted.len() * 9 / 10).min(sorted.len() - 1)];
     format!(
-            "| {} | {} | {:.1} KiB | {:.2} ms | {:.2}–{:.2} ms | {:.2} ms | {:.1} MiB | {:.2} | {:.2} |",
-            case.name,
-            case.iterations,
-            size as f64 / 1024.0,
-            ms(median(walls)),
-            ms(p10),
-            ms(p90),
-            ms(median(cpus)),
-            rss as f64 / 1024.0,
-            (after.requests - before.requests) as f64 / n,
-            (after.connections - before.connections) as f64 / n,
-        )
+        "| {} | {} | {:.1} KiB | {:.2} ms | {:.2}–{:.2} ms | {:.2} ms | {:.1} MiB | {:.2} | {:.2} |",
+        case.name,
+        case.iterations,
+        size as f64 / 1024.0,
+        ms(median(walls)),
+        ms(p10),
+        ms(p90),
+        ms(median(cpus)),
+        rss as f64 / 1024.0,
+        (after.requests - before.requests) as f64 / n,
+        (after.connections - before.connections) as f64 / n,
+    )
 }
