@@ -9,6 +9,8 @@
 
 #![no_main]
 
+mod contain;
+
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -236,27 +238,8 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// libFuzzer's panic hook aborts on every panic, even one that is caught. The mail
-/// adapter contains panics from inside mail-parser on purpose (`parse` falls back to the
-/// header block), so those are let through to that `catch_unwind`; any other panic
-/// still aborts and is reported.
-fn contain_mail_parser_panics() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let fuzzer_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let in_mail_parser = info
-                .location()
-                .is_some_and(|l| l.file().contains("/mail-parser-"));
-            if !in_mail_parser {
-                fuzzer_hook(info);
-            }
-        }));
-    });
-}
-
 fuzz_target!(|data: &[u8]| {
-    contain_mail_parser_panics();
+    contain::mail_parser_panics();
     let hash = fnv(data);
     let fixture = &fixtures()[(hash & 1) as usize];
     let mail = parse(data, &fixture.filters);
