@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use super::wiring;
-use crate::adapters::journal::{DeliveryJournal, MailRun, mail_key};
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::mail::{self as mail_adapter, AttachmentFilters};
 use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
@@ -20,6 +19,7 @@ use crate::domain::classify::{ClassifyOptions, Decision, classify};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::exit;
+use crate::adapters::journal::{DeliveryJournal, MailRun, mail_key};
 use crate::ports::{Clock, Journal, MemoryJournal, NoRateLimit, RateLimit, SystemClock};
 
 /// Writes the `X-Mailtoticket` line with the input's own line ending (CRLF when the
