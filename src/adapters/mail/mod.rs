@@ -63,11 +63,41 @@ impl AttachmentFilters {
 /// could be read (at least `raw_len`).
 pub fn parse(raw: &[u8], filters: &AttachmentFilters) -> Mail {
     // mail-parser is third-party code fed with untrusted bytes: a panic inside it must not
-    // take the delivery down, so contain it and fall back to an empty mail.
-    std::panic::catch_unwind(|| parse_inner(raw, filters)).unwrap_or_else(|_| Mail {
+    // take the delivery down, so contain it and fall back to the headers alone.
+    std::panic::catch_unwind(|| parse_inner(raw, filters))
+        .or_else(|_| std::panic::catch_unwind(|| parse_header_block(raw)))
+        .unwrap_or_else(|_| Mail {
+            raw_len: raw.len(),
+            ..Mail::default()
+        })
+}
+
+/// Fallback when the MIME walk panicked (mail-parser 0.11.9 has a `debug_assert!` on some
+/// nested multiparts with broken boundaries, found by fuzzing): the header block is parsed
+/// alone, so sender and subject still route the mail, and the rest is kept as plain text
+/// rather than lost.
+fn parse_header_block(raw: &[u8]) -> Mail {
+    let end = [&b"\r\n\r\n"[..], &b"\n\n"[..]]
+        .iter()
+        .filter_map(|sep| {
+            raw.windows(sep.len())
+                .position(|w| w == *sep)
+                .map(|i| i + sep.len())
+        })
+        .min()
+        .unwrap_or(raw.len());
+    let (head, body) = raw.split_at(end);
+    let mut mail = Mail {
         raw_len: raw.len(),
         ..Mail::default()
-    })
+    };
+    if let Some(msg) = MessageParser::default().parse_headers(head) {
+        read_headers(&msg, head, &mut mail);
+    }
+    mail.content_type = "text/plain".into();
+    mail.body_text = bytes_to_string(body);
+    mail.body_html = text_to_html(&mail.body_text);
+    mail
 }
 
 fn parse_inner(raw: &[u8], filters: &AttachmentFilters) -> Mail {
@@ -568,6 +598,25 @@ mod tests {
     const COMENTARIS: &[u8] = include_bytes!("../../../fixtures/mail/orig-comentaris.eml");
     const XUNGO: &[u8] = include_bytes!("../../../fixtures/mail/orig-encoding-xungo.eml");
     const CC: &[u8] = include_bytes!("../../../fixtures/mail/orig-cc.eml");
+
+    /// Found by `fuzz/` (target `deliver`): mail-parser's `debug_assert!` "Invalid part ID,
+    /// could not find multipart" on a message/rfc822 part inside a multipart whose opening
+    /// boundary line is broken. Debug builds panic inside the MIME walk; the mail must still
+    /// come out with its headers and its text.
+    #[test]
+    fn mail_parser_invalid_part_id_keeps_headers_and_text() {
+        let raw: &[u8] = b"From: Eva Roig <eva.roig@upc.edu>\nSubject: Certificat caducat\n\
+            Content-Type: multipart/m; boundary=b3\"\n\n--b3ont\n\
+            Content-Type: message/rfc822\n\ni\nContent-Type: message/rfc822\n\n\n--b3--\n";
+        let m = p(raw);
+        assert_eq!(m.raw_len, raw.len());
+        assert_eq!(m.from, vec!["eva.roig@upc.edu".to_string()]);
+        assert_eq!(m.subject, "Certificat caducat");
+        if m.attachments.is_empty() && m.body_text.contains("--b3") {
+            // The fallback ran (debug build): the body is kept verbatim as text.
+            assert!(m.body_html.contains("--b3ont"), "{}", m.body_html);
+        }
+    }
 
     #[test]
     fn original_mailbuit_has_empty_body_and_one_attachment() {
