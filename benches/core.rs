@@ -168,6 +168,13 @@ fn one_pass(rt: &tokio::runtime::Runtime, raw: &[u8], settings: &Settings) -> St
     d.status
 }
 
+/// The value after `--case`, lowercased, if given.
+fn case_filter() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--case")?;
+    args.get(i + 1).map(|s| s.to_lowercase())
+}
+
 pub fn run(quick: bool) -> String {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -195,6 +202,12 @@ pub fn run(quick: bool) -> String {
             if quick { 3 } else { 15 },
         ),
     ] {
+        // `--case html` / `--case big` runs one case only (for profilers).
+        if let Some(only) = case_filter()
+            && !name.to_lowercase().contains(&only)
+        {
+            continue;
+        }
         assert_eq!(one_pass(&rt, &raw, &settings), Status::Success, "{name}");
         let mut times: Vec<Duration> = Vec::with_capacity(runs);
         let mut worst_peak = 0;

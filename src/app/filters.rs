@@ -70,14 +70,20 @@ fn body_with_attachments(
     is_reply: bool,
     uploaded: &[Uploaded<'_>],
 ) -> String {
-    let cleaned = html::clean(body, full, is_reply);
-    let (linked, listing) = texts::link_attachments(&cleaned, uploaded);
-    let linked = if full {
+    link_cleaned(&html::clean(body, full, is_reply), full, uploaded)
+}
+
+/// The part of [`body_with_attachments`] after cleaning, so that a caller needing the
+/// body both before and after the upload cleans it (the costly part) only once.
+fn link_cleaned(cleaned: &str, full: bool, uploaded: &[Uploaded<'_>]) -> String {
+    let (linked, listing) = texts::link_attachments(cleaned, uploaded);
+    let mut linked = if full {
         remove_cid_images(&linked)
     } else {
         linked
     };
-    format!("{linked}{listing}")
+    linked.push_str(&listing);
+    linked
 }
 
 /// Stand-in for `html::remove_cid_images` (developed in parallel): drops `<img>`
@@ -86,14 +92,44 @@ fn remove_cid_images(html: &str) -> String {
     static CID_IMG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r#"(?i)<img\b[^>]*\bsrc\s*=\s*["']?cid:[^>]*>"#).expect("static regex")
     });
+    // Every match contains `cid:` (any case): without it there is nothing to drop, and
+    // the regex (whose Unicode `\b` is slow on non-ASCII text) need not run.
+    if !contains_ascii_ci(html.as_bytes(), b"cid:") {
+        return html.to_string();
+    }
     let out = CID_IMG.replace_all(html, "");
-    static TAG: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"<[^>]*>").expect("static regex"));
-    let has_text = !TAG.replace_all(&out, "").trim().is_empty();
-    if has_text {
+    if has_text_outside_tags(&out) {
         out.into_owned()
     } else {
         html.to_string()
+    }
+}
+
+/// Whether `needle` (lower-case ASCII) occurs in `hay`, ignoring ASCII case.
+fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether something other than whitespace remains once every `<...>` is removed (an
+/// unclosed `<` is text).
+fn has_text_outside_tags(html: &str) -> bool {
+    let mut rest = html;
+    loop {
+        let (text, tail) = match rest.find('<') {
+            Some(lt) => match rest[lt..].find('>') {
+                Some(gt) => (&rest[..lt], Some(&rest[lt + gt + 1..])),
+                None => (rest, None),
+            },
+            None => (rest, None),
+        };
+        if text.chars().any(|c| !c.is_whitespace()) {
+            return true;
+        }
+        match tail {
+            Some(t) => rest = t,
+            None => return false,
+        }
     }
 }
 
@@ -419,10 +455,9 @@ where
         ticket.assumpte = texts::subject_or_default(&mail.subject, user);
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
-        ticket.descripcio = format!(
-            "{header}{}",
-            body_with_attachments(&mail.body_html, full, false, &[])
-        );
+        // Cleaned once: the description is written before the upload and again after.
+        let cleaned = html::clean(&mail.body_html, full, false);
+        ticket.descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &[]));
 
         let code = match self.journal.done(&Step::TicketCreated) {
             Some(code) => {
@@ -451,10 +486,7 @@ where
         };
 
         let uploaded = self.upload_attachments(&code, user).await?;
-        let descripcio = format!(
-            "{header}{}",
-            body_with_attachments(&mail.body_html, full, false, &uploaded)
-        );
+        let descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &uploaded));
         let changed = descripcio != ticket.descripcio;
         let data_resol = if s.config.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();

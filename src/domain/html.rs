@@ -244,14 +244,44 @@ pub fn remove_cid_images(html: &str) -> String {
     }
 }
 
+/// Byte ranges of the `<...>` tags, as the `TAGS` regex finds them (leftmost, each up to
+/// the next `>`; a `<` without a later `>` is text), without the regex engine: it runs
+/// over whole documents.
+fn tag_spans(html: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let lt = pos + html[pos..].find('<')?;
+        let gt = lt + html[lt..].find('>')?;
+        pos = gt + 1;
+        Some((lt, gt + 1))
+    })
+}
+
 /// Whether some visible text remains.
 pub fn has_text(html: &str) -> bool {
-    TAGS.split(html).any(|chunk| {
-        chunk
-            .replace("&nbsp;", " ")
-            .chars()
-            .any(|c| !c.is_whitespace() && c != '\u{a0}')
-    })
+    let mut last = 0;
+    for (s, e) in tag_spans(html) {
+        if visible(&html[last..s]) {
+            return true;
+        }
+        last = e;
+    }
+    visible(&html[last..])
+}
+
+/// Whether text between tags shows something: `&nbsp;` and white space do not.
+fn visible(mut text: &str) -> bool {
+    while let Some(c) = text.chars().next() {
+        if let Some(rest) = text.strip_prefix("&nbsp;") {
+            text = rest;
+            continue;
+        }
+        if !c.is_whitespace() && c != '\u{a0}' {
+            return true;
+        }
+        text = &text[c.len_utf8()..];
+    }
+    false
 }
 
 /// Runs one step; keeps the result only when text remains. True when it changed.
@@ -492,14 +522,11 @@ pub fn remove_dash_signature(html: &str) -> Option<String> {
     for (i, _) in html.match_indices('\n') {
         starts.push(i + 1);
     }
-    for m in TAGS.find_iter(html) {
-        let name: String = m.as_str()[1..]
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        if LINE_TAGS.contains(&name.as_str()) {
-            starts.push(m.end());
+    for (s, e) in tag_spans(html) {
+        let inner = html[s + 1..].trim_start_matches('/');
+        let len = inner.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        if LINE_TAGS.contains(&&inner[..len]) {
+            starts.push(e);
         }
     }
     starts.sort_unstable();
@@ -704,5 +731,30 @@ mod tests {
         assert!(out.contains("xxxx"), "{out}");
         assert!(!out.contains("escriure"), "{out}");
         assert!(!out.contains("old"), "{out}");
+    }
+}
+
+#[cfg(test)]
+mod equivalence {
+    //! The hand-written scanners must agree with the regexes they replaced.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn has_text_by_regex(html: &str) -> bool {
+        TAGS.split(html).any(|chunk| {
+            chunk
+                .replace("&nbsp;", " ")
+                .chars()
+                .any(|c| !c.is_whitespace() && c != '\u{a0}')
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn tag_spans_match_the_regex(s in "[<>/a-z &;nbsp\u{a0}\n-]{0,60}") {
+            let by_regex: Vec<_> = TAGS.find_iter(&s).map(|m| (m.start(), m.end())).collect();
+            prop_assert_eq!(tag_spans(&s).collect::<Vec<_>>(), by_regex);
+            prop_assert_eq!(has_text(&s), has_text_by_regex(&s));
+        }
     }
 }
