@@ -78,59 +78,12 @@ fn body_with_attachments(
 fn link_cleaned(cleaned: &str, full: bool, uploaded: &[Uploaded<'_>]) -> String {
     let (linked, listing) = texts::link_attachments(cleaned, uploaded);
     let mut linked = if full {
-        remove_cid_images(&linked)
+        html::remove_cid_images(&linked)
     } else {
         linked
     };
     linked.push_str(&listing);
     linked
-}
-
-/// Stand-in for `html::remove_cid_images` (developed in parallel): drops `<img>`
-/// elements whose `src` still points at `cid:`, unless nothing else would remain.
-fn remove_cid_images(html: &str) -> String {
-    static CID_IMG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"(?i)<img\b[^>]*\bsrc\s*=\s*["']?cid:[^>]*>"#).expect("static regex")
-    });
-    // Every match contains `cid:` (any case): without it there is nothing to drop, and
-    // the regex (whose Unicode `\b` is slow on non-ASCII text) need not run.
-    if !contains_ascii_ci(html.as_bytes(), b"cid:") {
-        return html.to_string();
-    }
-    let out = CID_IMG.replace_all(html, "");
-    if has_text_outside_tags(&out) {
-        out.into_owned()
-    } else {
-        html.to_string()
-    }
-}
-
-/// Whether `needle` (lower-case ASCII) occurs in `hay`, ignoring ASCII case.
-fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// Whether something other than whitespace remains once every `<...>` is removed (an
-/// unclosed `<` is text).
-fn has_text_outside_tags(html: &str) -> bool {
-    let mut rest = html;
-    loop {
-        let (text, tail) = match rest.find('<') {
-            Some(lt) => match rest[lt..].find('>') {
-                Some(gt) => (&rest[..lt], Some(&rest[lt + gt + 1..])),
-                None => (rest, None),
-            },
-            None => (rest, None),
-        };
-        if text.chars().any(|c| !c.is_whitespace()) {
-            return true;
-        }
-        match tail {
-            Some(t) => rest = t,
-            None => return false,
-        }
-    }
 }
 
 /// What one filter did.

@@ -126,7 +126,7 @@ static PGP_SIGNED_HEADER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static CID_IMG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)<img\b[^>]*\bsrc\s*=\s*"cid:[^"]*"[^>]*>"#).expect("static regex")
+    Regex::new(r#"(?i)<img\b[^>]*\bsrc\s*=\s*["']?cid:[^>]*>"#).expect("static regex")
 });
 
 /// The allow-list of §6. Always safe to call; idempotent on its own output.
@@ -236,6 +236,15 @@ fn trim_breaks(html: &str) -> &str {
 /// Drops `<img>` whose `src` still points at `cid:` (inline images without an uploaded
 /// file), unless nothing would remain.
 pub fn remove_cid_images(html: &str) -> String {
+    // Every match contains `cid:` (any case): without it there is nothing to drop, and
+    // the regex (whose Unicode `\b` is slow on non-ASCII text) need not run.
+    if !html
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"cid:"))
+    {
+        return html.to_string();
+    }
     let out = CID_IMG.replace_all(html, "").into_owned();
     if has_text(&out) {
         out
