@@ -3,7 +3,6 @@
 
 pub mod import_settings;
 mod journal_api;
-pub mod lookup;
 pub mod mda;
 pub mod wiring;
 
@@ -225,7 +224,20 @@ fn companion(command: Command, config: &Config, origin: &Path) -> u8 {
                     return 1;
                 }
             };
-            match lookup::lookup_user(config, &services.identity, &address).await {
+            let settings = match crate::app::Settings::from_config(config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("mailtoticket: {e}");
+                    return 1;
+                }
+            };
+            match crate::app::identity::find_username_and_step(
+                &address,
+                &settings,
+                &services.identity,
+            )
+            .await
+            {
                 Ok(Some((user, step))) => {
                     println!("{user}\t(found by {step})");
                     0
