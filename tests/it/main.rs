@@ -2,6 +2,7 @@
 
 mod app_support;
 mod bad_input;
+mod bad_input_e2e;
 mod cli;
 mod faults;
 mod filters;

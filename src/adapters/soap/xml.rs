@@ -68,16 +68,31 @@ impl From<BindingError> for DecodeError {
 /// characters that sometimes come in mail bodies) are dropped, or the server would reject
 /// the whole request.
 pub fn value(s: &str) -> Option<Nillable<String>> {
+    // U+FDD0 is a noncharacter ("not for interchange"): dropped from input, it is free
+    // to stand for the `>` of a `]]>` (see `GT_AFTER_BRACKETS`).
     let allowed = |c: char| {
-        !(c < ' ' && c != '\t' && c != '\n' && c != '\r') && c != '\u{FFFE}' && c != '\u{FFFF}'
+        !(c < ' ' && c != '\t' && c != '\n' && c != '\r')
+            && c != '\u{FFFE}'
+            && c != '\u{FFFF}'
+            && c != GT_AFTER_BRACKETS
     };
     let clean = if s.chars().all(allowed) {
         s.to_string()
     } else {
         s.chars().filter(|&c| allowed(c)).collect()
     };
+    let clean = if clean.contains("]]>") {
+        clean.replace("]]>", &format!("]]{GT_AFTER_BRACKETS}"))
+    } else {
+        clean
+    };
     Some(Nillable::new(clean))
 }
+
+/// xsd-parser-types refuses to serialise any text containing `]]>` (although quick-xml
+/// would escape it as `]]&gt;`), and a subject or body may well contain it. `value`
+/// stands this character for the `>` and `write_element` writes it as `&gt;`.
+const GT_AFTER_BRACKETS: char = '\u{FDD0}';
 
 /// A response value: missing and `xsi:nil` both read as empty.
 pub fn text(v: &Option<Nillable<String>>) -> String {
@@ -112,9 +127,14 @@ pub fn write_element<T: WithSerializer>(
         let event = match event? {
             Event::Start(s) if first => Event::Start(declare_root(s, root)),
             Event::Empty(s) if first => Event::Empty(declare_root(s, root)),
-            // A literal CR would be normalised away by the receiving parser.
-            Event::Text(t) if t.contains(&b'\r') => {
-                let raw = String::from_utf8_lossy(&t).replace('\r', "&#13;");
+            // A literal CR would be normalised away by the receiving parser; the
+            // stand-in of a `]]>`'s `>` (see `value`) goes out as `&gt;`.
+            Event::Text(t)
+                if t.contains(&b'\r') || t.windows(3).any(|w| w == "\u{FDD0}".as_bytes()) =>
+            {
+                let raw = String::from_utf8_lossy(&t)
+                    .replace('\r', "&#13;")
+                    .replace(GT_AFTER_BRACKETS, "&gt;");
                 Event::Text(BytesText::from_escaped(raw))
             }
             event => event,
