@@ -435,12 +435,12 @@ impl Config {
                 &self.afegir_solicitants_addicionals_en_cc_nomes_via,
             ),
         ] {
-            if let Err(e) = regex::Regex::new(re) {
+            if let Err(e) = crate::domain::regex_cache::compile(re) {
                 bad(key, regex_error(re, &e));
             }
         }
         for (i, rule) in self.valors_defecte.iter().enumerate() {
-            if let Err(e) = regex::Regex::new(&rule.pattern) {
+            if let Err(e) = crate::domain::regex_cache::compile(&rule.pattern) {
                 bad(
                     &format!("valors_defecte[{i}].match"),
                     regex_error(&rule.pattern, &e),
@@ -448,7 +448,7 @@ impl Config {
             }
         }
         for (re, _) in self.patterns() {
-            if let Err(e) = regex::Regex::new(&re) {
+            if let Err(e) = crate::domain::regex_cache::compile(&re) {
                 bad("patrons_mail_addicionals", regex_error(&re, &e));
             }
         }
@@ -457,13 +457,13 @@ impl Config {
             ("mails_sempre_ticket", &self.mails_sempre_ticket),
         ] {
             for item in list.iter().filter(|i| i.starts_with('^')) {
-                if let Err(e) = regex::Regex::new(item) {
+                if let Err(e) = crate::domain::regex_cache::compile(item) {
                     bad(key, regex_error(item, &e));
                 }
             }
         }
         for re in &self.filtrar_attachments_per_nom {
-            if let Err(e) = regex::Regex::new(re) {
+            if let Err(e) = crate::domain::regex_cache::compile(re) {
                 bad("filtrar_attachments_per_nom", regex_error(re, &e));
             }
         }

@@ -88,7 +88,7 @@ fn bare_address(text: &str) -> String {
 }
 
 fn compile(key: &str, pattern: &str) -> Result<Regex, ConfigError> {
-    Regex::new(pattern).map_err(|e| ConfigError(format!("{key}: {e}")))
+    crate::domain::regex_cache::compile(pattern).map_err(|e| ConfigError(format!("{key}: {e}")))
 }
 
 impl Settings {

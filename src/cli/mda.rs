@@ -57,7 +57,7 @@ fn attachment_filters(config: &Config) -> AttachmentFilters {
         per_nom: config
             .filtrar_attachments_per_nom
             .iter()
-            .filter_map(|r| regex::Regex::new(r).ok())
+            .filter_map(|r| crate::domain::regex_cache::compile(r).ok())
             .collect(),
         per_hash: config
             .filtrar_attachments_per_hash

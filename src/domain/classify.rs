@@ -145,8 +145,20 @@ static OOF_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// Whether `OOF_SUBJECT` can match at all, without compiling it (its Unicode
+/// case-insensitive classes make it the costliest part of a start-up). The regex is
+/// anchored: after `\s*` (White_Space, as `char::is_whitespace`) comes either the
+/// `re|fw|fwd|rv` prefix or a keyword, all starting with o, a, r or f, letters whose
+/// only simple case foldings are their ASCII upper-case forms.
+fn oof_may_match(subject: &str) -> bool {
+    matches!(
+        subject.trim_start().chars().next(),
+        Some('o' | 'O' | 'a' | 'A' | 'r' | 'R' | 'f' | 'F')
+    )
+}
+
 fn oof_subject(subject: &str) -> bool {
-    OOF_SUBJECT.is_match(subject)
+    oof_may_match(subject) && OOF_SUBJECT.is_match(subject)
 }
 
 fn rule(name: &str, value: &str) -> String {
@@ -266,6 +278,42 @@ fn detect_automatic(mail: &Mail, skip_list_mail: bool) -> Option<(AutoClass, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oof_prefilter_never_hides_a_match() {
+        let subjects = [
+            "Out of office",
+            "  \u{a0}\u{2003}OUT OF THE OFFICE",
+            "Re: Automatic reply: hola",
+            "FWD : autoreply",
+            "rv:Respuesta automática",
+            "Resposta automàtica",
+            "Réponse automatique",
+            "fora de l'oficina",
+            "Fuera de la oficina",
+            "Abwesenheitsnotiz",
+            "Absència: fins dilluns",
+            "ausencia",
+            "ABſENCE",
+            "\tauto-response",
+            "Benvingut, mailtoticket!",
+            "[Suport Unitat 12] Re: out of office",
+            "Ñ out of office",
+            "Kout of office",
+            "",
+            "   ",
+        ];
+        for s in subjects {
+            if OOF_SUBJECT.is_match(s) {
+                assert!(oof_may_match(s), "{s:?}");
+                assert!(oof_subject(s), "{s:?}");
+            } else {
+                assert!(!oof_subject(s), "{s:?}");
+            }
+        }
+        assert!(oof_subject("  Out of Office"));
+        assert!(!oof_subject("Benvingut"));
+    }
 
     fn mail(headers: &[(&str, &str)]) -> Mail {
         let mut m = Mail {

@@ -577,12 +577,45 @@ pub fn remove_pgp(html: &str) -> Option<String> {
 
 /// Runs of three or more line breaks become two.
 pub fn collapse_br(html: &str) -> Option<String> {
+    // A run needs three disjoint `<br` (ASCII case-insensitive: b and r have no other
+    // case foldings); most bodies have fewer, and then the regex is never compiled.
+    let brs = html
+        .as_bytes()
+        .windows(3)
+        .filter(|w| {
+            w[0] == b'<' && w[1].eq_ignore_ascii_case(&b'b') && w[2].eq_ignore_ascii_case(&b'r')
+        })
+        .take(3)
+        .count();
+    if brs < 3 {
+        return Some(html.to_string());
+    }
     Some(BR_RUN.replace_all(html, "<br><br>").into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collapse_br_prefilter_agrees_with_the_regex() {
+        for h in [
+            "",
+            "a<br>b",
+            "a<br><BR>b",
+            "a<br><Br />\n<bR/>b",
+            "x<br>\u{a0}<br>\u{2003}<br>y<br><br><br><br>z",
+            "<br><p><br><br>",
+            "<bra><br><br>",
+        ] {
+            let want = BR_RUN.replace_all(h, "<br><br>").into_owned();
+            assert_eq!(collapse_br(h).as_deref(), Some(want.as_str()), "{h:?}");
+        }
+        assert_eq!(
+            collapse_br("a<br><BR><br/>b").as_deref(),
+            Some("a<br><br>b")
+        );
+    }
 
     #[test]
     fn escape_text_escapes_once() {

@@ -62,7 +62,7 @@ impl IdentityRules {
         let patterns = patterns
             .iter()
             .map(|(re, value)| {
-                Regex::new(re)
+                super::regex_cache::compile(re)
                     .map(|r| (r, value.clone()))
                     .map_err(|e| format!("{re}: {e}"))
             })
