@@ -396,7 +396,7 @@ where
         Ok(delivery) => delivery,
         Err(_) => {
             warn!(
-                "Temps esgotat: el mail no s'ha acabat de tractar en {} s; es reintentarà",
+                "Temps esgotat: el mail no s'ha acabat de tractar en {} s (deadline_secs); es reintentarà",
                 deadline.as_secs_f64()
             );
             let mut d = Delivery::new(Status::TempFail, "temps esgotat");

@@ -243,48 +243,32 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
         None => &NoRateLimit,
     };
     let deadline = Duration::from_secs(config.deadline_secs);
-    let late = |s: &wiring::Services| {
-        (
-            Status::TempFail,
-            format!(
-                "s'ha superat el temps màxim de {} s (deadline_secs)",
-                config.deadline_secs
-            ),
-            s.soap_calls(),
-        )
-    };
     if mode.dry_run {
         let planner = PlanningTicketSystem::new(services.tickets.clone());
-        let d = tokio::time::timeout(
-            deadline,
-            app::deliver(
-                mail,
-                &settings,
-                &planner,
-                &services.identity,
-                &SystemClock,
-                &journal,
-                &NoRateLimit,
-            ),
-        )
-        .await
-        .map_err(|_| late(&services))?;
-        return Ok((d, services.soap_calls(), planner.plan()));
-    }
-    let d = tokio::time::timeout(
-        deadline,
-        app::deliver(
+        let d = app::deliver_with_deadline(
             mail,
             &settings,
-            &services.tickets,
+            &planner,
             &services.identity,
             &SystemClock,
             &journal,
-            &rate,
-        ),
+            &NoRateLimit,
+            deadline,
+        )
+        .await;
+        return Ok((d, services.soap_calls(), planner.plan()));
+    }
+    let d = app::deliver_with_deadline(
+        mail,
+        &settings,
+        &services.tickets,
+        &services.identity,
+        &SystemClock,
+        &journal,
+        &rate,
+        deadline,
     )
-    .await
-    .map_err(|_| late(&services))?;
+    .await;
     // SUCCESS was recorded as the `Completed` step by the use case; any other outcome
     // is noted so that `journal show/list` tell what happened to the mail.
     if let Some(run) = &durable
