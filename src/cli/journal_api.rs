@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
-use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal};
+use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal, KnownMail, MailRecord};
 use crate::adapters::quarantine::Quarantine;
 use crate::config::Config;
+use crate::domain::mail_key::MailIdentity;
 use crate::domain::outcome::Status;
-use crate::ports::{Clock, SystemClock};
+use crate::ports::{Clock, Journal, MemoryJournal, Step, SystemClock};
 
 fn open(config: &Config) -> Result<DeliveryJournal, String> {
     DeliveryJournal::open(&config.state_dir()).map_err(|e| {
@@ -104,4 +105,61 @@ pub fn quarantine(
         .put(raw, status.as_header(), reason, SystemClock.now())
         .map(Some)
         .map_err(|e| format!("{}: {e}", config.quarantine_dir().display()))
+}
+
+/// What the journal knows of a mail, read-only: `None` when there is no journal yet
+/// (nothing is created) or it cannot be read (a dry run then plans from scratch).
+pub fn lookup(config: &Config, identity: &MailIdentity) -> Option<KnownMail> {
+    if !config.state_dir().join(DB_FILE_NAME).is_file() {
+        return None;
+    }
+    open(config).ok()?.lookup(identity).ok()
+}
+
+/// The journal API of a raw mail (for the MDA, dry runs and pull mode): its stable
+/// key, whether it is done (a repeat is a duplicate) and whether it ended with a
+/// permanent outcome (a repeat gets that status without a new report). Read-only.
+pub fn known_mail(config: &Config, raw: &[u8]) -> Result<KnownMail, String> {
+    let mail = crate::adapters::mail::parse(raw, &Default::default());
+    let identity = MailIdentity::of(mail.message_id.as_deref(), raw);
+    if !config.state_dir().join(DB_FILE_NAME).is_file() {
+        return Ok(KnownMail {
+            key: identity.primary_key(),
+            clash_with: None,
+            record: None,
+        });
+    }
+    open(config)?.lookup(&identity).map_err(|e| e.to_string())
+}
+
+/// Fills a memory journal with the steps a record holds, so that a dry run plans
+/// only what a resumed run would still do.
+pub fn preload(memory: &MemoryJournal, record: &MailRecord) {
+    for s in &record.steps {
+        if let Some(step) = step_from_key(&s.step) {
+            let _ = memory.record(&step, &s.value);
+        }
+    }
+}
+
+fn step_from_key(key: &str) -> Option<Step> {
+    if let Some(inner) = key.strip_prefix("pending:") {
+        return step_from_key(inner).map(|s| s.intent());
+    }
+    Some(match key {
+        "ticket" => Step::TicketCreated,
+        "descripcio" => Step::DescriptionUpdated,
+        "reopened" => Step::Reopened,
+        "comment" => Step::CommentAdded,
+        "completed" => Step::Completed,
+        _ => {
+            if let Some(n) = key.strip_prefix("attachment:") {
+                Step::Attachment(n.parse().ok()?)
+            } else if let Some(u) = key.strip_prefix("requester:") {
+                Step::RequesterAdded(u.to_string())
+            } else {
+                return None;
+            }
+        }
+    })
 }

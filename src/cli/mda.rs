@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use super::wiring;
-use crate::adapters::journal::{DeliveryJournal, MailRun, mail_key};
+use crate::adapters::journal::{DeliveryJournal, KnownMail, MailRun};
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::mail::{self as mail_adapter, AttachmentFilters};
 use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
@@ -18,6 +18,7 @@ use crate::app::{self, Settings};
 use crate::config::Config;
 use crate::domain::classify::{ClassifyOptions, Decision, classify};
 use crate::domain::mail::Mail;
+use crate::domain::mail_key::MailIdentity;
 use crate::domain::outcome::Status;
 use crate::exit;
 use crate::ports::{Clock, Journal, MemoryJournal, NoRateLimit, RateLimit, SystemClock};
@@ -50,7 +51,14 @@ pub struct Handled {
 pub struct Mode {
     /// Plan only: read-only calls go out, mutating ones are printed.
     pub dry_run: bool,
+    /// `reprocess`: run again a mail whose journal entry says it ended with a
+    /// permanent outcome (the admin fixed the cause). Other runs repeat that outcome.
+    pub retry_permanent: bool,
 }
+
+/// Reason of a repeated permanent outcome (the journal already has it): the mail is
+/// neither quarantined nor reported again.
+pub const REPEAT_MARK: &str = "ja tractat amb resultat permanent";
 
 fn attachment_filters(config: &Config) -> AttachmentFilters {
     AttachmentFilters {
@@ -100,6 +108,7 @@ pub async fn handle(
     let class = class_of(&mail, config);
     let mut soap_calls = 0;
     let mut plan = Vec::new();
+    let mut repeat = false;
     let (status, filter, ticket, reason) = if raw.iter().all(u8::is_ascii_whitespace) {
         (Status::Unknown, None, None, "el mail és buit".to_string())
     } else if is_own_report(&mail, raw) {
@@ -118,6 +127,7 @@ pub async fn handle(
             }
             Err((status, reason, calls)) => {
                 soap_calls = calls;
+                repeat = reason.starts_with(REPEAT_MARK);
                 (status, None, None, reason)
             }
         }
@@ -145,10 +155,12 @@ pub async fn handle(
     if mode.dry_run {
         let _ = write_plan(plan_out, config, status, filter.as_deref(), &reason, &plan);
     }
-    let mut reported = false;
+    // A repeat of a permanent outcome was reported (or quarantined) the first time.
+    let mut reported = repeat;
     // Never report a report: with `notificar_errors_skip` that would loop forever.
     let is_report = is_own_report(&mail, raw);
     if !mode.dry_run
+        && !repeat
         && !is_report
         && config.notificar_errors
         && exit::is_reportable(status, config.notificar_errors_skip)
@@ -170,7 +182,10 @@ pub async fn handle(
         }
     }
     // A mail nobody will retry is kept for `reprocess`; TEMPFAIL stays with the MTA.
-    if !mode.dry_run && matches!(status, Status::Error | Status::Reject | Status::Unknown) {
+    if !mode.dry_run
+        && !repeat
+        && matches!(status, Status::Error | Status::Reject | Status::Unknown)
+    {
         match super::journal_api::quarantine(config, raw, status, &reason) {
             Ok(Some(path)) => {
                 reported = true;
@@ -208,10 +223,19 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
     let settings = Settings::from_config(config).map_err(|e| (Status::Error, e.0, 0))?;
     // The journal's per-mail lock is taken before any SOAP work, so that a second
     // process on the same mail waits here (or gives TEMPFAIL) instead of racing.
+    let identity = MailIdentity::of(mail.message_id.as_deref(), raw);
+    let known = if mode.dry_run {
+        super::journal_api::lookup(config, &identity)
+    } else {
+        None
+    };
+    if let Some(d) = known.as_ref().and_then(already_handled) {
+        return Ok((d, 0, Vec::new()));
+    }
     let durable = if mode.dry_run {
         None
     } else {
-        Some(open_journal_run(config, mail, raw)?)
+        Some(open_journal_run(config, &identity, mode)?)
     };
     if let Some(run) = &durable
         && run.is_completed()
@@ -230,10 +254,21 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
             Vec::new(),
         ));
     }
-    let services = wiring::connect(config)
-        .await
-        .map_err(|e| (Status::Error, e, 0))?;
+    let services = match wiring::connect(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            // Our configuration: a permanent outcome, noted so it is reported once.
+            if let Some(run) = &durable {
+                let _ = run.set_status(Status::Error.as_header());
+            }
+            return Err((Status::Error, e, 0));
+        }
+    };
     let memory = MemoryJournal::default();
+    // A dry run resumes where the journal stands: only what is left is planned.
+    if let Some(record) = known.as_ref().and_then(|k| k.record.as_ref()) {
+        crate::cli::journal_api::preload(&memory, record);
+    }
     let journal: &dyn Journal = match &durable {
         Some(run) => run,
         None => &memory,
@@ -288,8 +323,8 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
 /// duplicate a ticket, so the MTA keeps the mail.
 fn open_journal_run(
     config: &Config,
-    mail: &Mail,
-    raw: &[u8],
+    identity: &MailIdentity,
+    mode: Mode,
 ) -> Result<MailRun, (Status, String, usize)> {
     let now = SystemClock.now();
     let temp = |e: String| (Status::TempFail, e, 0);
@@ -300,10 +335,85 @@ fn open_journal_run(
         Ok(_) => {}
         Err(e) => warn!("Journal: no he pogut esborrar registres antics: {e}"),
     }
-    let key = mail_key(mail.message_id.as_deref(), raw);
-    journal
-        .begin(&key, now)
-        .map_err(|e| temp(format!("journal ({key}): {e}")))
+    let known = journal
+        .lookup(identity)
+        .map_err(|e| temp(format!("journal ({}): {e}", identity.primary_key())))?;
+    // Once is enough: a permanent outcome already journalled is repeated as it is,
+    // without a new quarantine copy or report (issue 12 §2).
+    if !mode.retry_permanent
+        && let Some(status) = known.permanent_status()
+    {
+        let status = status_from_header(status).unwrap_or(Status::Error);
+        info!(
+            "El mail {} ja va acabar amb {}: no el torno a tractar, ni a desar ni a notificar",
+            known.key,
+            status.as_header()
+        );
+        return Err((
+            status,
+            format!(
+                "{REPEAT_MARK} ({}, journal {}; `reprocess` el torna a provar)",
+                status.as_header(),
+                known.key
+            ),
+            0,
+        ));
+    }
+    let (run, clash) = journal
+        .begin_mail(identity, now)
+        .map_err(|e| temp(format!("journal ({}): {e}", known.key)))?;
+    if let Some(other) = clash {
+        warn!(
+            "Message-ID repetit amb un contingut diferent: el tracto com un mail nou (journal {} i {})",
+            other,
+            run.key()
+        );
+    }
+    Ok(run)
+}
+
+fn status_from_header(s: &str) -> Option<Status> {
+    [
+        Status::Success,
+        Status::Skip,
+        Status::Reject,
+        Status::Error,
+        Status::Unknown,
+        Status::TempFail,
+    ]
+    .into_iter()
+    .find(|st| st.as_header() == s)
+}
+
+/// The answer of a dry run for a mail the journal already settled.
+fn already_handled(known: &KnownMail) -> Option<app::Delivery> {
+    let delivery = |status: Status, reason: String| app::Delivery {
+        status,
+        filter: None,
+        ticket: known.ticket().map(str::to_string),
+        reason,
+        class: None,
+        requester: None,
+    };
+    if known.is_completed() {
+        return Some(delivery(
+            Status::Success,
+            format!(
+                "already delivered: ticket {} (journal {})",
+                known.ticket().unwrap_or("-"),
+                known.key
+            ),
+        ));
+    }
+    known.permanent_status().map(|s| {
+        delivery(
+            status_from_header(s).unwrap_or(Status::Error),
+            format!(
+                "already handled with the permanent outcome {s} (journal {}): a delivery repeats it without a new report",
+                known.key
+            ),
+        )
+    })
 }
 
 fn write_plan(
@@ -435,7 +545,10 @@ pub fn reprocess(
             config,
             &raw,
             &sink,
-            Mode::default(),
+            Mode {
+                dry_run: false,
+                retry_permanent: true,
+            },
             &mut io::sink(),
         ));
         println!("{}: {} {}", f.display(), h.status.as_header(), h.reason);

@@ -6,6 +6,7 @@ pub mod filters;
 pub mod html;
 pub mod identity;
 pub mod mail;
+pub mod mail_key;
 pub mod outcome;
 pub mod regex_cache;
 pub mod rules;

@@ -49,7 +49,11 @@ use chrono::{DateTime, FixedOffset, Offset, TimeDelta, TimeZone, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
+use crate::domain::mail_key::{MailIdentity, id_key};
 use crate::ports::{Clock, Journal, PortError, Step, SystemClock};
+
+mod mail_identity;
+pub use mail_identity::{DIGEST_STEP, KnownMail, PERMANENT_STATUSES};
 
 /// File name of the journal inside the state directory.
 pub const DB_FILE_NAME: &str = "journal.sqlite3";
@@ -235,26 +239,15 @@ impl RateLimitStore for MemoryRateLimitStore {
     }
 }
 
-/// Message-IDs longer than this are keyed by their hash, so that a hostile header
-/// cannot make keys (and lock-file lookups) of megabytes.
-pub const MAX_ID_KEY_LEN: usize = 255;
+pub use crate::domain::mail_key::MAX_ID_KEY_LEN;
 
-/// The journal key of a mail: its Message-ID when it has a non-blank one (or
-/// `id-sha256:<hex>` of it when longer than [`MAX_ID_KEY_LEN`]), otherwise
-/// `sha256:<hex>` of the raw bytes (an MTA retry delivers the very same bytes).
+/// The journal key of a mail when nothing clashes: its Message-ID when it has a
+/// non-blank one (or `id-sha256:<hex>` of it when longer than [`MAX_ID_KEY_LEN`]),
+/// otherwise `sha256:<hex>` of its content digest
+/// ([`crate::domain::mail_key::content_digest`]: a re-fetch with new trace headers
+/// keeps it). See [`DeliveryJournal::begin_mail`] for the clash rule.
 pub fn mail_key(message_id: Option<&str>, raw: &[u8]) -> String {
-    match message_id.map(str::trim) {
-        Some(id) if !id.is_empty() => id_key(id),
-        _ => format!("sha256:{}", hex(&Sha256::digest(raw))),
-    }
-}
-
-fn id_key(id: &str) -> String {
-    if id.len() > MAX_ID_KEY_LEN {
-        format!("id-sha256:{}", hex(&Sha256::digest(id.as_bytes())))
-    } else {
-        id.to_string()
-    }
+    MailIdentity::of(message_id, raw).primary_key()
 }
 
 /// The durable delivery journal in a state directory.

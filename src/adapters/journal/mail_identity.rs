@@ -1,0 +1,173 @@
+//! The journal side of a mail's identity (issues 12 and 19, see
+//! [`crate::domain::mail_key`]): which key a raw mail has in the journal (its
+//! Message-ID, or a clash key when that id belongs to another mail, or the content
+//! digest), and what the journal already knows of it — done, or ended with a
+//! permanent outcome that must not be quarantined or reported again.
+//!
+//! The digest of the mail that owns a key is kept as the step `digest`. Records
+//! written before it existed have no such step: they are taken as the same mail
+//! (what the journal did then), so an old journal keeps working unchanged.
+
+use chrono::{DateTime, FixedOffset};
+use rusqlite::{OptionalExtension, params};
+
+use super::{
+    DeliveryJournal, JournalError, MailRecord, MailRun, SELECT_MAIL, mail_row, split_time,
+    with_steps,
+};
+use crate::domain::mail_key::MailIdentity;
+use crate::ports::Step;
+
+/// Step holding the content digest of the mail that owns a key.
+pub const DIGEST_STEP: &str = "digest";
+
+/// Statuses that no later run of the same bytes can change without an admin
+/// (`reprocess` after fixing the cause): a repeat gets the same status at once,
+/// without a second quarantine copy or report.
+pub const PERMANENT_STATUSES: [&str; 3] = ["REJECT", "UNKNOWN", "ERROR"];
+
+/// What the journal knows of one raw mail (read-only; see [`DeliveryJournal::lookup`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMail {
+    /// The key this mail has (or will have) in the journal.
+    pub key: String,
+    /// When the Message-ID belongs to another mail (different digest): that mail's key.
+    pub clash_with: Option<String>,
+    /// The record under [`KnownMail::key`], when there is one.
+    pub record: Option<MailRecord>,
+}
+
+impl KnownMail {
+    /// A previous run handled the whole mail (a repeat is a duplicate: SUCCESS).
+    pub fn is_completed(&self) -> bool {
+        self.record.as_ref().is_some_and(MailRecord::is_completed)
+    }
+
+    /// The permanent status a previous run ended with (REJECT, UNKNOWN, ERROR), when
+    /// the mail was not completed since.
+    pub fn permanent_status(&self) -> Option<&str> {
+        let r = self.record.as_ref()?;
+        (!r.is_completed() && PERMANENT_STATUSES.contains(&r.status.as_str()))
+            .then_some(r.status.as_str())
+    }
+
+    /// The ticket created or commented by a previous run, if any.
+    pub fn ticket(&self) -> Option<&str> {
+        let r = self.record.as_ref()?;
+        let created = Step::TicketCreated.key();
+        let commented = Step::CommentAdded.key();
+        r.steps
+            .iter()
+            .find(|s| s.step == created)
+            .or_else(|| r.steps.iter().find(|s| s.step == commented))
+            .map(|s| s.value.as_str())
+    }
+}
+
+fn digest_of(record: &MailRecord) -> Option<&str> {
+    record
+        .steps
+        .iter()
+        .find(|s| s.step == DIGEST_STEP)
+        .map(|s| s.value.as_str())
+}
+
+impl DeliveryJournal {
+    /// The record stored under exactly `key`.
+    fn record(&self, key: &str) -> Result<Option<MailRecord>, JournalError> {
+        self.store.read(|tx| {
+            let mail = tx
+                .prepare_cached(&format!("{SELECT_MAIL} WHERE key = ?1"))?
+                .query_row([key], mail_row)
+                .optional()?;
+            mail.map(|m| with_steps(tx, m)).transpose()
+        })
+    }
+
+    /// Which key `mail` has and what the journal knows of it, without writing or
+    /// locking anything (dry runs, pull mode, the MDA's permanent-outcome check).
+    pub fn lookup(&self, mail: &MailIdentity) -> Result<KnownMail, JournalError> {
+        let primary = mail.primary_key();
+        let record = self.record(&primary)?;
+        if mail.message_id.is_some()
+            && let Some(r) = &record
+            && digest_of(r).is_some_and(|d| d != mail.digest)
+        {
+            let key = mail.clash_key();
+            let record = self.record(&key)?;
+            return Ok(KnownMail {
+                key,
+                clash_with: Some(primary),
+                record,
+            });
+        }
+        Ok(KnownMail {
+            key: primary,
+            clash_with: None,
+            record,
+        })
+    }
+
+    /// Starts (or resumes) the run of `mail` under the key [`DeliveryJournal::lookup`]
+    /// gives, checked again under the mail's lock (another process may have claimed
+    /// the Message-ID meanwhile). A new record gets the mail's digest. Returns the
+    /// run and, on a clash, the key of the other mail.
+    pub fn begin_mail(
+        &self,
+        mail: &MailIdentity,
+        now: DateTime<FixedOffset>,
+    ) -> Result<(MailRun, Option<String>), JournalError> {
+        let known = self.lookup(mail)?;
+        let run = self.begin(&known.key, now)?;
+        let owner = run.raw_step(DIGEST_STEP);
+        match owner {
+            Some(d) if d != mail.digest && known.clash_with.is_none() => {
+                // Claimed by another mail between the lookup and the lock.
+                let primary = known.key;
+                drop(run);
+                let run = self.begin(&mail.clash_key(), now)?;
+                run.claim(&mail.digest)?;
+                Ok((run, Some(primary)))
+            }
+            Some(_) => Ok((run, known.clash_with)),
+            None => {
+                // A new record is ours; an old one (no digest, journal of an older
+                // version) is taken as the same mail and left as it was.
+                if run.steps_len() == 0 {
+                    run.claim(&mail.digest)?;
+                }
+                Ok((run, known.clash_with))
+            }
+        }
+    }
+}
+
+impl MailRun {
+    /// The value of a step by its raw key (for steps outside [`Step`]).
+    pub fn raw_step(&self, step: &str) -> Option<String> {
+        let steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+        steps.get(step).cloned()
+    }
+
+    fn steps_len(&self) -> usize {
+        self.steps.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Records the digest of the mail owning this key.
+    fn claim(&self, digest: &str) -> Result<(), JournalError> {
+        let (at_ms, at_off) = split_time(self.store.clock.now());
+        let key = self.key.as_str();
+        self.store.write(false, |tx| {
+            tx.prepare_cached(
+                "INSERT INTO steps (key, step, seq, value, at_ms, at_off)
+                 VALUES (?1, ?2, -1, ?3, ?4, ?5)
+                 ON CONFLICT (key, step) DO NOTHING",
+            )?
+            .execute(params![key, DIGEST_STEP, digest, at_ms, at_off])?;
+            Ok(())
+        })?;
+        let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+        steps.insert(DIGEST_STEP.to_string(), digest.to_string());
+        Ok(())
+    }
+}
