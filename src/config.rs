@@ -81,6 +81,9 @@ fn d_journal_retention_days() -> u32 {
 fn d_deadline_secs() -> u64 {
     120
 }
+fn d_max_calls_per_mail() -> u32 {
+    300
+}
 fn d_max_tickets_per_hour() -> u32 {
     20
 }
@@ -246,6 +249,11 @@ pub struct Config {
     /// Overall deadline of one mail, in seconds, below common MTA command limits.
     #[serde(default = "d_deadline_secs")]
     pub deadline_secs: u64,
+    /// Bus calls one mail may make for identity look-ups, additional requesters and
+    /// uploads (issue 19 §3); past it the mail is delivered as far as it got and the
+    /// ticket says what was left out. At least 10.
+    #[serde(default = "d_max_calls_per_mail")]
+    pub max_calls_per_mail: u32,
 
     // Sandbox.
     #[serde(default)]
@@ -517,6 +525,12 @@ impl Config {
                     "`{}` is not one of TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL",
                     self.log_level
                 ),
+            );
+        }
+        if self.max_calls_per_mail < 10 {
+            bad(
+                "max_calls_per_mail",
+                format!("{} is below the minimum of 10", self.max_calls_per_mail),
             );
         }
         if self.log_file.trim().is_empty() {

@@ -36,7 +36,8 @@
 //! [`deliver_with_deadline`] bounds the whole mail; retries of read-only calls live in
 //! the `adapters::retry` decorator, so the use case never repeats a call itself.
 
-mod filters;
+pub mod budget;
+pub mod filters;
 pub mod identity;
 
 use std::time::Duration;
@@ -346,15 +347,18 @@ where
 
     let names: Vec<&str> = settings.filters.iter().map(|k| k.name()).collect();
     info!("Vaig a provar filtres {names:?}");
+    let budget = budget::CallBudget::new(settings.config.max_calls_per_mail as usize);
+    let identity = budget::BudgetedDirectory::new(identity, &budget);
     let mut run = filters::Run::new(
         mail,
         settings,
         tickets,
-        identity,
+        &identity,
         clock,
         journal,
         rate,
         automatic.is_some(),
+        &budget,
     );
     let mut delivery = run.run_filters().await;
     delivery.class = automatic;

@@ -163,3 +163,53 @@ fn step_from_key(key: &str) -> Option<Step> {
         }
     })
 }
+
+/// Sub-folder of the quarantine holding single parts that could not be attached
+/// (issue 19 §2). `reprocess` never looks there: the mail itself was delivered.
+pub const PARTS_DIR: &str = "parts";
+
+/// Keeps one part of a delivered mail that GN6 did not take, with the reason beside
+/// it. The name depends only on the mail's key and the part, so a later run of the
+/// same mail writes the same file again instead of a new one.
+pub fn quarantine_part(
+    config: &Config,
+    key: &str,
+    n: usize,
+    name: &str,
+    data: &[u8],
+    reason: &str,
+) -> Result<PathBuf, String> {
+    use sha2::{Digest, Sha256};
+    let dir = config.quarantine_dir().join(PARTS_DIR);
+    let short: String = Sha256::digest(key.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let safe: String = crate::domain::bus_text::safe_file_name(name, n, "")
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let path = dir.join(format!("{short}-{}-{safe}", n + 1));
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(&path, data)?;
+        let mut note = path.clone().into_os_string();
+        note.push(".txt");
+        std::fs::write(
+            note,
+            format!(
+                "journal: {key}\npart: {}\nnom: {name}\nmotiu: {reason}\n",
+                n + 1
+            ),
+        )
+    };
+    write().map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}

@@ -304,6 +304,9 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
         deadline,
     )
     .await;
+    if let Some(run) = &durable {
+        keep_refused_parts(config, run, mail);
+    }
     // SUCCESS was recorded as the `Completed` step by the use case; any other outcome
     // is noted so that `journal show/list` tell what happened to the mail.
     if let Some(run) = &durable
@@ -316,6 +319,28 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
         );
     }
     Ok((d, services.soap_calls(), Vec::new()))
+}
+
+/// Quarantines, one file each, the parts the journal says were not attached
+/// (refused by GN6 or left out by the call cap), issue 19 §2.
+fn keep_refused_parts(config: &Config, run: &MailRun, mail: &Mail) {
+    use crate::app::filters::ATTACHMENT_FAILED_PREFIX;
+    use crate::ports::Step;
+    for (n, a) in mail.attachments.iter().enumerate() {
+        let Some(why) = run
+            .done(&Step::Attachment(n))
+            .and_then(|v| v.strip_prefix(ATTACHMENT_FAILED_PREFIX).map(str::to_string))
+        else {
+            continue;
+        };
+        match super::journal_api::quarantine_part(config, run.key(), n, &a.name, &a.data, &why) {
+            Ok(path) => info!(
+                "Part no annexada desada a la quarantena: {}",
+                path.display()
+            ),
+            Err(e) => error!("No he pogut desar la part no annexada a la quarantena: {e}"),
+        }
+    }
 }
 
 /// Opens the durable journal and takes this mail's lock; prunes old records at most
