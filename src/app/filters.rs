@@ -643,8 +643,7 @@ where
     }
 
     /// §5.5: every kept attachment, uploaded as `user`, each at most once, under a
-    /// name the bus accepts. A part GN6 refuses for a reason of its own (not a
-    /// transient fault) does not stop the others: it is recorded as failed (never
+    /// name the bus accepts. A part GN6 refuses (codiRetorn) does not stop the others: it is recorded as failed (never
     /// tried again), listed in the ticket and kept by the caller (quarantine of the
     /// part). Past the call cap the remaining parts are left out the same way.
     async fn upload_attachments(
@@ -696,7 +695,10 @@ where
                             info!("Fitxer {name} annexat al tiquet {code} ({c})");
                             c
                         }
-                        Err(e) if e.is_transient() => {
+                        // Only GN6's own refusal (codiRetorn) is about this part; a
+                        // Fault or an unreadable answer stops the mail as before, to
+                        // be resumed.
+                        Err(e) if !e.is_service() => {
                             return Err(gn6("AnnexarFitxerTiquet")(e));
                         }
                         Err(e) => {

@@ -260,6 +260,7 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
             // Our configuration: a permanent outcome, noted so it is reported once.
             if let Some(run) = &durable {
                 let _ = run.set_status(Status::Error.as_header());
+                let _ = run.mark_permanent(&e);
             }
             return Err((Status::Error, e, 0));
         }
@@ -318,7 +319,32 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
             d.status.as_header()
         );
     }
+    if let Some(run) = &durable
+        && d.status == Status::Error
+        && is_configuration_fault(&d.reason)
+        && let Err(e) = run.mark_permanent(&d.reason)
+    {
+        warn!("Journal: no he pogut marcar l'error com a permanent: {e}");
+    }
     Ok((d, services.soap_calls(), Vec::new()))
+}
+
+/// An ERROR caused by our own configuration (issue 12 §7): wrong credentials,
+/// whichever service said it (GN6's codiRetorn -1, a WS-Security Fault of the bus,
+/// HTTP 401/403). A new delivery of the same mail would fail the same way.
+pub fn is_configuration_fault(reason: &str) -> bool {
+    let r = reason.to_lowercase();
+    [
+        "credencials gn6 incorrectes",
+        "authentication",
+        "autenticaci",
+        "failedauthentication",
+        "invalidsecurity",
+        "http 401",
+        "http 403",
+    ]
+    .iter()
+    .any(|m| r.contains(m))
 }
 
 /// Quarantines, one file each, the parts the journal says were not attached

@@ -23,8 +23,14 @@ pub const DIGEST_STEP: &str = "digest";
 
 /// Statuses that no later run of the same bytes can change without an admin
 /// (`reprocess` after fixing the cause): a repeat gets the same status at once,
-/// without a second quarantine copy or report.
-pub const PERMANENT_STATUSES: [&str; 3] = ["REJECT", "UNKNOWN", "ERROR"];
+/// without a second quarantine copy or report. ERROR counts only when its run marked
+/// it as a fault of our configuration ([`PERMANENT_STEP`]); any other ERROR (a bus
+/// Fault, an answer that could not be read) is resumed by the next delivery.
+pub const PERMANENT_STATUSES: [&str; 2] = ["REJECT", "UNKNOWN"];
+
+/// Step marking an ERROR caused by our configuration (wrong credentials, a bad
+/// endpoint...); value = the reason.
+pub const PERMANENT_STEP: &str = "permanent";
 
 /// What the journal knows of one raw mail (read-only; see [`DeliveryJournal::lookup`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +53,8 @@ impl KnownMail {
     /// the mail was not completed since.
     pub fn permanent_status(&self) -> Option<&str> {
         let r = self.record.as_ref()?;
-        (!r.is_completed() && PERMANENT_STATUSES.contains(&r.status.as_str()))
+        let marked = r.status == "ERROR" && r.steps.iter().any(|s| s.step == PERMANENT_STEP);
+        (!r.is_completed() && (PERMANENT_STATUSES.contains(&r.status.as_str()) || marked))
             .then_some(r.status.as_str())
     }
 
@@ -153,21 +160,36 @@ impl MailRun {
         self.steps.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Marks the ERROR this run ends with as a fault of our configuration: a repeat
+    /// of the mail gets ERROR at once, without a new report or quarantine copy.
+    pub fn mark_permanent(&self, reason: &str) -> Result<(), JournalError> {
+        self.raw_write(PERMANENT_STEP, reason, true)
+    }
+
     /// Records the digest of the mail owning this key.
     fn claim(&self, digest: &str) -> Result<(), JournalError> {
+        self.raw_write(DIGEST_STEP, digest, false)
+    }
+
+    fn raw_write(&self, step: &str, value: &str, replace: bool) -> Result<(), JournalError> {
         let (at_ms, at_off) = split_time(self.store.clock.now());
         let key = self.key.as_str();
+        let sql = if replace {
+            "INSERT INTO steps (key, step, seq, value, at_ms, at_off)
+             VALUES (?1, ?2, -1, ?3, ?4, ?5)
+             ON CONFLICT (key, step) DO UPDATE SET value = excluded.value"
+        } else {
+            "INSERT INTO steps (key, step, seq, value, at_ms, at_off)
+             VALUES (?1, ?2, -1, ?3, ?4, ?5)
+             ON CONFLICT (key, step) DO NOTHING"
+        };
         self.store.write(false, |tx| {
-            tx.prepare_cached(
-                "INSERT INTO steps (key, step, seq, value, at_ms, at_off)
-                 VALUES (?1, ?2, -1, ?3, ?4, ?5)
-                 ON CONFLICT (key, step) DO NOTHING",
-            )?
-            .execute(params![key, DIGEST_STEP, digest, at_ms, at_off])?;
+            tx.prepare_cached(sql)?
+                .execute(params![key, step, value, at_ms, at_off])?;
             Ok(())
         })?;
         let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
-        steps.insert(DIGEST_STEP.to_string(), digest.to_string());
+        steps.insert(step.to_string(), value.to_string());
         Ok(())
     }
 }

@@ -53,7 +53,7 @@ use crate::domain::mail_key::{MailIdentity, id_key};
 use crate::ports::{Clock, Journal, PortError, Step, SystemClock};
 
 mod mail_identity;
-pub use mail_identity::{DIGEST_STEP, KnownMail, PERMANENT_STATUSES};
+pub use mail_identity::{DIGEST_STEP, KnownMail, PERMANENT_STATUSES, PERMANENT_STEP};
 
 /// File name of the journal inside the state directory.
 pub const DB_FILE_NAME: &str = "journal.sqlite3";
