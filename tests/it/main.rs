@@ -3,6 +3,7 @@
 mod app_support;
 mod bad_input;
 mod bad_input_e2e;
+mod chain;
 mod cli;
 mod faults;
 mod filters;
