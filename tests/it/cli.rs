@@ -1133,8 +1133,9 @@ async fn wrong_gn6_credentials_are_error_like_the_bus_and_reported_once() {
     })
     .await;
     let env = Env::new();
-    let cfg = env.config(&server.uri(), "");
-    for _ in 0..3 {
+    let (port, reports) = smtp_sink();
+    let cfg = env.config(&server.uri(), &report_config(port));
+    for _ in 0..5 {
         let o = run_async(
             &env,
             vec!["-c".into(), cfg.display().to_string()],
@@ -1144,6 +1145,9 @@ async fn wrong_gn6_credentials_are_error_like_the_bus_and_reported_once() {
         assert_eq!(code(&o), 1, "log: {}", env.log());
         assert_eq!(o.stdout, echoed("ERROR", NEW_MAIL, "\n"));
     }
+    // One report for five deliveries.
+    assert!(reports.recv_timeout(Duration::from_secs(20)).is_ok());
+    assert!(reports.recv_timeout(Duration::from_millis(300)).is_err());
     let log = env.log();
     assert!(log.contains("credencials GN6 incorrectes"), "{log}");
     assert_eq!(
@@ -1151,7 +1155,7 @@ async fn wrong_gn6_credentials_are_error_like_the_bus_and_reported_once() {
         1,
         "{log}"
     );
-    assert_eq!(log.matches("ja va acabar amb ERROR").count(), 2, "{log}");
+    assert_eq!(log.matches("ja va acabar amb ERROR").count(), 4, "{log}");
 }
 
 #[tokio::test]

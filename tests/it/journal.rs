@@ -748,7 +748,10 @@ fn a_record_of_an_older_version_without_digest_is_the_same_mail() {
     drop(run);
     let mail = identity(Some("<old@y>"), "whatever");
     let known = j.lookup(&mail).unwrap();
-    assert_eq!((known.key.as_str(), known.clash_with.as_deref()), ("<old@y>", None));
+    assert_eq!(
+        (known.key.as_str(), known.clash_with.as_deref()),
+        ("<old@y>", None)
+    );
     assert!(known.is_completed());
     assert_eq!(known.ticket(), Some("77"));
 }
