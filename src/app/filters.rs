@@ -6,7 +6,7 @@ use tracing::{info, warn};
 use super::budget::CallBudget;
 use super::identity::{find_requester, find_username};
 use super::{Delivery, Settings, port_status};
-use crate::domain::bus_text::safe_file_name;
+use crate::domain::bus_text::{is_xml_char, safe_file_name};
 use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
@@ -446,7 +446,10 @@ where
         if external || self.automatic {
             ticket.enviar_missatge_creacio = "N".into();
         }
-        ticket.assumpte = texts::subject_or_default(&mail.subject, user);
+        // Checked against what the bus carries before the first call: a subject made
+        // only of characters XML 1.0 cannot carry gets the default, as an empty one.
+        let subject: String = mail.subject.chars().filter(|&c| is_xml_char(c)).collect();
+        ticket.assumpte = texts::subject_or_default(&subject, user);
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
