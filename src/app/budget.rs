@@ -1,4 +1,5 @@
-//! The bound on bus calls per mail (issue 19 §3): identity look-ups, additional
+//! Use case (app), a decorator over the identity port: the bound on bus calls per mail
+//! (issue 19 §3): identity look-ups, additional
 //! requesters and uploads all draw on one budget, `max_calls_per_mail`. Look-ups are
 //! cached within the mail, so one address written many times costs its calls once.
 //! Past the budget the use case stops starting new work, delivers what it has and

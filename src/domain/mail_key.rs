@@ -1,4 +1,5 @@
-//! The identity of a mail (issues 12 and 19): one rule for "is this the same mail?".
+//! Pure core (domain): the identity of a mail (issues 12 and 19), one rule for "is this
+//! the same mail?".
 //!
 //! A mail is identified by its Message-ID (when it has one) **and** a digest of what
 //! its sender wrote: the body bytes and the values of `From`, `Date` and `Subject`.

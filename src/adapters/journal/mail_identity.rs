@@ -1,4 +1,4 @@
-//! The journal side of a mail's identity (issues 12 and 19, see
+//! Journal adapter (driven side): the journal side of a mail's identity (issues 12 and 19, see
 //! [`crate::domain::mail_key`]): which key a raw mail has in the journal (its
 //! Message-ID, or a clash key when that id belongs to another mail, or the content
 //! digest), and what the journal already knows of it — done, or ended with a
