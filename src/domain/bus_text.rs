@@ -1,6 +1,6 @@
-//! Pure core (domain): what the bus accepts (issue 19 §2), checked before the first call: the SOAP
-//! layer drops the characters XML 1.0 cannot carry, so a file name made only of them
-//! would reach GN6 empty and be refused after the ticket exists. Names are made safe
+//! Pure core (domain): what the bus accepts (issue 19 §2), checked before the first
+//! call. The SOAP layer drops the characters XML 1.0 cannot carry, so a file name made
+//! only of them would reach GN6 empty and be refused after the ticket exists. Names are made safe
 //! here, with the same fallback as an unnamed part. Pure.
 
 /// A character XML 1.0 can carry (and that the SOAP layer keeps).
