@@ -618,6 +618,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wrong_credentials_of_either_service_are_a_configuration_fault() {
+        for reason in [
+            "AltaTiquet: AltaTiquet: credencials GN6 incorrectes (codiRetorn -1: x); reviseu username_gn6/password_gn6",
+            "directori d'identitat: SOAP Fault soapenv:Client: Authentication failed",
+            "ConsultaTiquetsDades: SOAP Fault wsse:FailedAuthentication: The security token could not be authenticated",
+            "AltaTiquet: HTTP 401 (Unauthorized)",
+        ] {
+            assert!(is_configuration_fault(reason), "{reason}");
+        }
+        for reason in [
+            "AltaTiquet: SOAP Fault soapenv:Server: NullPointerException",
+            "AltaTiquet: resposta no vàlida: XML mal format",
+            "AnnexarFitxerTiquet: HTTP 500",
+        ] {
+            assert!(!is_configuration_fault(reason), "{reason}");
+        }
+        assert_eq!(status_from_header("REJECT"), Some(Status::Reject));
+        assert_eq!(status_from_header("nope"), None);
+    }
+
+    #[test]
     fn echo_keeps_bytes_and_line_ending() {
         let mut out = Vec::new();
         echo(&mut out, b"A: b\r\n\r\nx\n", Status::Skip).unwrap();
