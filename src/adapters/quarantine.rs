@@ -195,3 +195,90 @@ fn sync_dir(dir: &Path) {
         let _ = d.sync_all();
     }
 }
+
+/// The quarantine could not store a mail.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", dir.display())]
+pub struct QuarantineError {
+    pub dir: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// The quarantine port of the use case: stamped with the system clock.
+impl crate::ports::MailQuarantine for Quarantine {
+    fn keep(
+        &self,
+        raw: &[u8],
+        status: crate::domain::outcome::Status,
+        reason: &str,
+    ) -> Result<String, crate::ports::BoxError> {
+        use crate::ports::Clock;
+        self.put(
+            raw,
+            status.as_header(),
+            reason,
+            crate::ports::SystemClock.now(),
+        )
+        .map(|path| path.display().to_string())
+        .map_err(|source| {
+            Box::new(QuarantineError {
+                dir: self.dir.clone(),
+                source,
+            }) as crate::ports::BoxError
+        })
+    }
+
+    /// In `parts/` under the quarantine, where `reprocess` never looks (the mail
+    /// itself was delivered). The name depends only on the mail's key and the part,
+    /// so a later run of the same mail writes the same file again, not a new one.
+    fn keep_part(
+        &self,
+        key: &str,
+        n: usize,
+        name: &str,
+        data: &[u8],
+        reason: &str,
+    ) -> Result<String, crate::ports::BoxError> {
+        let dir = self.dir.join(PARTS_DIR);
+        let short: String = Sha256::digest(key.as_bytes())[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let safe: String = crate::domain::bus_text::safe_file_name(name, n, "")
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        let path = dir.join(format!("{short}-{}-{safe}", n + 1));
+        let write = || -> io::Result<()> {
+            fs::create_dir_all(&dir)?;
+            fs::write(&path, data)?;
+            let mut note = path.clone().into_os_string();
+            note.push(".txt");
+            fs::write(
+                note,
+                format!(
+                    "journal: {key}\npart: {}\nnom: {name}\nmotiu: {reason}\n",
+                    n + 1
+                ),
+            )
+        };
+        write().map_err(|source| {
+            Box::new(QuarantineError {
+                dir: dir.clone(),
+                source,
+            }) as crate::ports::BoxError
+        })?;
+        Ok(path.display().to_string())
+    }
+}
+
+/// Sub-folder of the quarantine holding single parts that could not be attached.
+pub const PARTS_DIR: &str = "parts";

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
-use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal, KnownMail, MailRecord};
+use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal, KnownMail};
 use crate::adapters::quarantine::Quarantine;
 use crate::config::Config;
 use crate::domain::mail_key::MailIdentity;
-use crate::domain::outcome::Status;
-use crate::ports::{Clock, Journal, MemoryJournal, Step, SystemClock};
+use crate::ports::{Clock, SystemClock};
 
 fn open(config: &Config) -> Result<DeliveryJournal, String> {
     DeliveryJournal::open(&config.state_dir()).map_err(|e| {
@@ -94,28 +93,6 @@ pub fn release(config: &Config, path: &Path) -> Result<(), String> {
     }
 }
 
-/// Keeps a copy of a mail that was not handled, with the reason beside it.
-pub fn quarantine(
-    config: &Config,
-    raw: &[u8],
-    status: Status,
-    reason: &str,
-) -> Result<Option<PathBuf>, String> {
-    Quarantine::new(config.quarantine_dir())
-        .put(raw, status.as_header(), reason, SystemClock.now())
-        .map(Some)
-        .map_err(|e| format!("{}: {e}", config.quarantine_dir().display()))
-}
-
-/// What the journal knows of a mail, read-only: `None` when there is no journal yet
-/// (nothing is created) or it cannot be read (a dry run then plans from scratch).
-pub fn lookup(config: &Config, identity: &MailIdentity) -> Option<KnownMail> {
-    if !config.state_dir().join(DB_FILE_NAME).is_file() {
-        return None;
-    }
-    open(config).ok()?.lookup(identity).ok()
-}
-
 /// The journal API of a raw mail (for the MDA, dry runs and pull mode): its stable
 /// key, whether it is done (a repeat is a duplicate) and whether it ended with a
 /// permanent outcome (a repeat gets that status without a new report). Read-only.
@@ -130,86 +107,4 @@ pub fn known_mail(config: &Config, raw: &[u8]) -> Result<KnownMail, String> {
         });
     }
     open(config)?.lookup(&identity).map_err(|e| e.to_string())
-}
-
-/// Fills a memory journal with the steps a record holds, so that a dry run plans
-/// only what a resumed run would still do.
-pub fn preload(memory: &MemoryJournal, record: &MailRecord) {
-    for s in &record.steps {
-        if let Some(step) = step_from_key(&s.step) {
-            let _ = memory.record(&step, &s.value);
-        }
-    }
-}
-
-fn step_from_key(key: &str) -> Option<Step> {
-    if let Some(inner) = key.strip_prefix("pending:") {
-        return step_from_key(inner).map(|s| s.intent());
-    }
-    Some(match key {
-        "ticket" => Step::TicketCreated,
-        "descripcio" => Step::DescriptionUpdated,
-        "reopened" => Step::Reopened,
-        "comment" => Step::CommentAdded,
-        "completed" => Step::Completed,
-        _ => {
-            if let Some(n) = key.strip_prefix("attachment:") {
-                Step::Attachment(n.parse().ok()?)
-            } else if let Some(u) = key.strip_prefix("requester:") {
-                Step::RequesterAdded(u.to_string())
-            } else {
-                return None;
-            }
-        }
-    })
-}
-
-/// Sub-folder of the quarantine holding single parts that could not be attached
-/// (issue 19 §2). `reprocess` never looks there: the mail itself was delivered.
-pub const PARTS_DIR: &str = "parts";
-
-/// Keeps one part of a delivered mail that GN6 did not take, with the reason beside
-/// it. The name depends only on the mail's key and the part, so a later run of the
-/// same mail writes the same file again instead of a new one.
-pub fn quarantine_part(
-    config: &Config,
-    key: &str,
-    n: usize,
-    name: &str,
-    data: &[u8],
-    reason: &str,
-) -> Result<PathBuf, String> {
-    use sha2::{Digest, Sha256};
-    let dir = config.quarantine_dir().join(PARTS_DIR);
-    let short: String = Sha256::digest(key.as_bytes())[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let safe: String = crate::domain::bus_text::safe_file_name(name, n, "")
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    let path = dir.join(format!("{short}-{}-{safe}", n + 1));
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(&path, data)?;
-        let mut note = path.clone().into_os_string();
-        note.push(".txt");
-        std::fs::write(
-            note,
-            format!(
-                "journal: {key}\npart: {}\nnom: {name}\nmotiu: {reason}\n",
-                n + 1
-            ),
-        )
-    };
-    write().map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
 }

@@ -9,7 +9,6 @@ pub mod identity;
 pub mod mail;
 pub mod mail_key;
 pub mod outcome;
-pub mod regex_cache;
 pub mod rules;
 pub mod texts;
 pub mod ticket;

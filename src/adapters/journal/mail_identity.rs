@@ -8,6 +8,8 @@
 //! written before it existed have no such step: they are taken as the same mail
 //! (what the journal did then), so an old journal keeps working unchanged.
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{OptionalExtension, params};
 
@@ -15,8 +17,13 @@ use super::{
     DeliveryJournal, JournalError, MailRecord, MailRun, SELECT_MAIL, mail_row, split_time,
     with_steps,
 };
+use crate::domain::mail::Mail;
 use crate::domain::mail_key::MailIdentity;
-use crate::ports::Step;
+use crate::domain::outcome::Status;
+use crate::ports::{
+    Journal, JournalStore, JournalUnavailable, MailJournal, MemoryJournal, NoRateLimit, PortError,
+    RateLimit, Step,
+};
 
 /// Step holding the content digest of the mail that owns a key.
 pub const DIGEST_STEP: &str = "digest";
@@ -191,5 +198,230 @@ impl MailRun {
         let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
         steps.insert(step.to_string(), value.to_string());
         Ok(())
+    }
+}
+
+/// The header name of a status back to the status (journal records hold headers).
+pub fn status_from_header(s: &str) -> Option<Status> {
+    [
+        Status::Success,
+        Status::Skip,
+        Status::Reject,
+        Status::Error,
+        Status::Unknown,
+        Status::TempFail,
+    ]
+    .into_iter()
+    .find(|st| st.as_header() == s)
+}
+
+/// The run of one mail in the durable journal, with the permanent outcome an earlier
+/// run ended with (read before this run began, which sets the status to
+/// `IN_PROGRESS` until the end of the run writes it again).
+pub struct DurableRun {
+    run: MailRun,
+    previous: Option<Status>,
+}
+
+/// [`DeliveryJournal::begin_mail`] for the MDA: notes the permanent outcome of an
+/// earlier run (unless `retry_permanent`) and logs a Message-ID clash, one line with
+/// both keys.
+pub(super) fn begin_durable(
+    journal: &DeliveryJournal,
+    mail: &MailIdentity,
+    now: DateTime<FixedOffset>,
+    retry_permanent: bool,
+) -> Result<DurableRun, JournalUnavailable> {
+    let unavailable =
+        |e: JournalError| JournalUnavailable(format!("journal ({}): {e}", mail.primary_key()));
+    let known = journal.lookup(mail).map_err(unavailable)?;
+    let previous = if retry_permanent {
+        None
+    } else {
+        known.permanent_status().and_then(status_from_header)
+    };
+    let (run, clash) = journal.begin_mail(mail, now).map_err(unavailable)?;
+    if let Some(other) = clash {
+        tracing::warn!(
+            "Message-ID repetit amb un contingut diferent: el tracto com un mail nou (journal {} i {})",
+            other,
+            run.key()
+        );
+    }
+    Ok(DurableRun { run, previous })
+}
+
+impl Journal for DurableRun {
+    fn done(&self, step: &Step) -> Option<String> {
+        self.run.done(step)
+    }
+
+    fn record(&self, step: &Step, value: &str) -> Result<(), PortError> {
+        self.run.record(step, value)
+    }
+}
+
+impl RateLimit for DurableRun {
+    fn count_new_tickets(
+        &self,
+        sender: &str,
+        since: DateTime<FixedOffset>,
+    ) -> Result<u32, PortError> {
+        self.run.count_new_tickets(sender, since)
+    }
+
+    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        self.run.note_new_ticket(sender, at)
+    }
+}
+
+impl MailJournal for DurableRun {
+    fn key(&self) -> &str {
+        self.run.key()
+    }
+
+    fn set_status(&self, status: Status) -> Result<(), PortError> {
+        MailJournal::set_status(&self.run, status)
+    }
+
+    fn previous_permanent(&self) -> Option<Status> {
+        self.previous
+    }
+
+    fn mark_permanent(&self, reason: &str) -> Result<(), PortError> {
+        MailJournal::mark_permanent(&self.run, reason)
+    }
+}
+
+/// The journal store of a dry run (issue 12 §5): reads the durable journal without
+/// creating, writing or locking anything, and hands the use case a memory journal
+/// holding what was recorded, so that a mail already delivered is answered as a
+/// duplicate and a half-done one plans only what a resumed run would still do.
+#[derive(Debug, Clone)]
+pub struct SnapshotJournals {
+    pub state_dir: PathBuf,
+}
+
+struct SnapshotRun {
+    key: String,
+    steps: MemoryJournal,
+    previous: Option<Status>,
+}
+
+impl JournalStore for SnapshotJournals {
+    fn begin(&self, mail: &Mail, raw: &[u8]) -> Result<Box<dyn MailJournal>, JournalUnavailable> {
+        let identity = MailIdentity::of(mail.message_id.as_deref(), raw);
+        let known = if self.state_dir.join(super::DB_FILE_NAME).is_file() {
+            DeliveryJournal::open(&self.state_dir)
+                .and_then(|j| j.lookup(&identity))
+                .ok()
+        } else {
+            None
+        };
+        let steps = MemoryJournal::default();
+        let (key, previous) = match &known {
+            Some(k) => {
+                for s in k.record.iter().flat_map(|r| &r.steps) {
+                    if let Some(step) = step_from_key(&s.step) {
+                        let _ = steps.record(&step, &s.value);
+                    }
+                }
+                (
+                    k.key.clone(),
+                    k.permanent_status().and_then(status_from_header),
+                )
+            }
+            None => (identity.primary_key(), None),
+        };
+        Ok(Box::new(SnapshotRun {
+            key,
+            steps,
+            previous,
+        }))
+    }
+}
+
+impl Journal for SnapshotRun {
+    fn done(&self, step: &Step) -> Option<String> {
+        self.steps.done(step)
+    }
+
+    fn record(&self, step: &Step, value: &str) -> Result<(), PortError> {
+        self.steps.record(step, value)
+    }
+}
+
+impl RateLimit for SnapshotRun {
+    fn count_new_tickets(
+        &self,
+        sender: &str,
+        since: DateTime<FixedOffset>,
+    ) -> Result<u32, PortError> {
+        NoRateLimit.count_new_tickets(sender, since)
+    }
+
+    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        NoRateLimit.note_new_ticket(sender, at)
+    }
+}
+
+impl MailJournal for SnapshotRun {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn set_status(&self, _status: Status) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    fn previous_permanent(&self) -> Option<Status> {
+        self.previous
+    }
+}
+
+/// A step of the journal back from its stable key ([`Step::key`]).
+fn step_from_key(key: &str) -> Option<Step> {
+    if let Some(inner) = key.strip_prefix("pending:") {
+        return step_from_key(inner).map(|s| s.intent());
+    }
+    Some(match key {
+        "ticket" => Step::TicketCreated,
+        "descripcio" => Step::DescriptionUpdated,
+        "reopened" => Step::Reopened,
+        "comment" => Step::CommentAdded,
+        "completed" => Step::Completed,
+        _ => {
+            if let Some(n) = key.strip_prefix("attachment:") {
+                Step::Attachment(n.parse().ok()?)
+            } else if let Some(u) = key.strip_prefix("requester:") {
+                Step::RequesterAdded(u.to_string())
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_key_reads_back() {
+        for step in [
+            Step::TicketCreated,
+            Step::Attachment(3),
+            Step::DescriptionUpdated,
+            Step::Reopened,
+            Step::CommentAdded,
+            Step::RequesterAdded("joan".into()),
+            Step::Completed,
+            Step::Attachment(0).intent(),
+        ] {
+            assert_eq!(step_from_key(&step.key()), Some(step));
+        }
+        assert_eq!(step_from_key(DIGEST_STEP), None);
+        assert_eq!(status_from_header("REJECT"), Some(Status::Reject));
+        assert_eq!(status_from_header("nope"), None);
     }
 }

@@ -49,11 +49,17 @@ use chrono::{DateTime, FixedOffset, Offset, TimeDelta, TimeZone, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
+use crate::domain::mail::Mail;
 use crate::domain::mail_key::{MailIdentity, id_key};
-use crate::ports::{Clock, Journal, PortError, Step, SystemClock};
+use crate::domain::outcome::Status;
+use crate::ports::{
+    Clock, Journal, JournalStore, JournalUnavailable, MailJournal, PortError, Step, SystemClock,
+};
 
 mod mail_identity;
-pub use mail_identity::{DIGEST_STEP, KnownMail, PERMANENT_STATUSES, PERMANENT_STEP};
+pub use mail_identity::{
+    DIGEST_STEP, KnownMail, PERMANENT_STATUSES, PERMANENT_STEP, SnapshotJournals,
+};
 
 /// File name of the journal inside the state directory.
 pub const DB_FILE_NAME: &str = "journal.sqlite3";
@@ -248,6 +254,34 @@ pub use crate::domain::mail_key::MAX_ID_KEY_LEN;
 /// keeps it). See [`DeliveryJournal::begin_mail`] for the clash rule.
 pub fn mail_key(message_id: Option<&str>, raw: &[u8]) -> String {
     MailIdentity::of(message_id, raw).primary_key()
+}
+
+/// The journal store of the MDA: opens the durable journal in the state folder for
+/// each mail, prunes records older than the retention at most once a day, then takes
+/// the mail's lock under the key of its identity (see [`DeliveryJournal::begin_mail`]).
+/// Nothing is opened until a mail needs it.
+#[derive(Debug, Clone)]
+pub struct DurableJournals {
+    pub state_dir: PathBuf,
+    pub retention_days: u32,
+    /// `reprocess`: a permanent outcome of an earlier run is not repeated.
+    pub retry_permanent: bool,
+}
+
+impl JournalStore for DurableJournals {
+    fn begin(&self, mail: &Mail, raw: &[u8]) -> Result<Box<dyn MailJournal>, JournalUnavailable> {
+        let now = SystemClock.now();
+        let journal = DeliveryJournal::open(&self.state_dir)
+            .map_err(|e| JournalUnavailable(format!("no puc obrir el journal: {e}")))?;
+        match journal.prune_if_due(self.retention_days, now) {
+            Ok(Some(n)) if n > 0 => tracing::info!("Journal: {n} registres antics esborrats"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("Journal: no he pogut esborrar registres antics: {e}"),
+        }
+        let identity = MailIdentity::of(mail.message_id.as_deref(), raw);
+        let run = mail_identity::begin_durable(&journal, &identity, now, self.retry_permanent)?;
+        Ok(Box::new(run))
+    }
 }
 
 /// The durable delivery journal in a state directory.
@@ -562,6 +596,20 @@ impl MailRun {
             }
             Ok(())
         })
+    }
+}
+
+impl MailJournal for MailRun {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn set_status(&self, status: Status) -> Result<(), PortError> {
+        MailRun::set_status(self, status.as_header()).map_err(PortError::from)
+    }
+
+    fn mark_permanent(&self, reason: &str) -> Result<(), PortError> {
+        MailRun::mark_permanent(self, reason).map_err(PortError::from)
     }
 }
 
