@@ -13,7 +13,7 @@ pub enum Bus {
     #[default]
     Production,
     Test,
-    /// The embedded simulator (`crate::adapters::sandbox`), started in-process.
+    /// The embedded simulator (`crate::sandbox`), started in-process.
     Sandbox,
 }
 
@@ -374,6 +374,14 @@ impl Config {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         let mut bad = |k: &str, w: String| out.push((k.to_string(), w));
+        #[cfg(not(feature = "sandbox"))]
+        if self.bus == Bus::Sandbox {
+            bad(
+                "bus",
+                "\"sandbox\" is not available: this build was made without the `sandbox` feature"
+                    .to_string(),
+            );
+        }
         if self.bus != Bus::Sandbox {
             for (key, value) in [
                 ("username_soa", &self.username_soa),
