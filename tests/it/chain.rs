@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mailtoticket::adapters::sandbox;
+use mailtoticket::sandbox;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
 const DOVECOT: &str = "/usr/sbin/dovecot";

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use mailtoticket::adapters::sandbox;
+use mailtoticket::sandbox;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
 
