@@ -269,6 +269,9 @@ fn fetchmail_and_dovecot_deliver_each_mail_once_and_keep_what_failed() {
     if !tools_present() {
         return;
     }
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let root = tempfile::tempdir().unwrap();
     // Dovecot's unprivileged processes must reach the mailbox and the certificate.
     std::fs::set_permissions(

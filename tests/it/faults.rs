@@ -919,6 +919,9 @@ fn is_read_only(call: &str) -> bool {
 
 #[test]
 fn faults_table() {
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let rows = all_rows();
     println!("{}", table(&rows));
     let mut problems = Vec::new();

@@ -19,3 +19,9 @@ mod retry;
 mod sandbox;
 mod soap;
 mod xss;
+
+/// Held by the tests whose assertions depend on short timeouts (the faults table, with
+/// 200 ms client timeouts) and by the one that loads the machine most (the mailbox
+/// chain: Dovecot, fetchmail and some forty runs of the binary), so that they never
+/// run at the same time on a two-core machine.
+pub static TIMING_SENSITIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
