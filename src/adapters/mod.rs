@@ -2,6 +2,7 @@
 //! the journal, error reports). The sandbox bus is `crate::sandbox`.
 
 pub mod http;
+pub mod imap;
 pub mod journal;
 pub mod logging;
 pub mod mail;

@@ -1,6 +1,7 @@
 //! Command line (driving side of the hexagon): the MDA mode and the companion
 //! commands, over the configuration, the adapters and the use case.
 
+pub mod imap;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
@@ -61,6 +62,13 @@ pub enum Command {
     Journal {
         #[command(subcommand)]
         command: JournalCommand,
+    },
+    /// Pull mode: read the `[imap]` mailbox once, handle each mail and move it to a
+    /// folder per outcome (TEMPFAIL mails stay for the next pass).
+    Imap {
+        /// Keep running: wait for new mail with IDLE, reconnect with backoff.
+        #[arg(long)]
+        watch: bool,
     },
     /// Run quarantined mails through the gateway again.
     Reprocess {
@@ -181,6 +189,13 @@ pub fn run() -> u8 {
         }
         Some(Command::ImportSettings { path }) => import(&path),
         Some(Command::Check) => check(cli.config.as_deref()),
+        Some(Command::Imap { watch }) => match load_config(cli.config.as_deref()) {
+            Ok(loaded) => imap::run(&loaded, watch),
+            Err(e) => {
+                eprintln!("mailtoticket: {}", error_chain(&e));
+                1
+            }
+        },
         Some(command) => {
             #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
@@ -318,6 +333,8 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
         }),
         #[cfg(feature = "sandbox")]
         Command::Sandbox { command } => sandbox(command, config, &rt),
+        // `run` starts it (it needs the whole loaded configuration); never reached.
+        Command::Imap { .. } => 1,
         Command::Journal { command } => {
             let r = match command {
                 JournalCommand::Show { id } => journal_api::show(config, &id),

@@ -6,6 +6,7 @@
 //! - [`validate`]: the one builder ([`Settings::build`]) that validates and compiles
 //!   everything the run uses; `check` prints its problems, the run uses its result.
 
+pub mod imap;
 mod locate;
 mod validate;
 
@@ -269,6 +270,10 @@ pub struct Config {
     // Sandbox.
     #[serde(default)]
     pub sandbox_dir: Option<PathBuf>,
+
+    // Pull mode (`mailtoticket imap`, issue 12 §3).
+    #[serde(default)]
+    pub imap: Option<imap::ImapConfig>,
 }
 /// A configuration that cannot be used. `Display` is one line naming the file (and
 /// the key when there is one); the underlying I/O error, if any, is the `source()`.
@@ -368,6 +373,14 @@ impl Config {
         {
             fix(p);
         }
+        if let Some(imap) = &mut self.imap {
+            for p in [&mut imap.password_file, &mut imap.ca_file]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
+        }
         let trimmed = self.log_file.trim();
         if !trimmed.is_empty() && Path::new(trimmed).is_relative() {
             self.log_file = base.join(trimmed).to_string_lossy().into_owned();
@@ -406,7 +419,17 @@ impl Config {
         if let Some(p) = read("smtp_password_file", &self.smtp_password_file)? {
             self.smtp_password = Some(p);
         }
+        if let Some(imap) = &mut self.imap
+            && let Some(p) = read("[imap] password_file", &imap.password_file)?
+        {
+            imap.password = p;
+        }
         let nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(imap) = &mut self.imap
+            && let Some(p) = nonempty(imap::ENV_PASSWORD_IMAP)
+        {
+            imap.password = p;
+        }
         if let Some(p) = nonempty(ENV_PASSWORD_SOA) {
             self.password_soa = p;
         }
@@ -429,6 +452,7 @@ impl Config {
             Some(self.password_gn6.clone()),
             self.ldap_password.clone(),
             self.smtp_password.clone(),
+            self.imap.as_ref().map(|i| i.password.clone()),
         ]
         .into_iter()
         .flatten()

@@ -1,0 +1,321 @@
+//! Pull mode (driving side): `mailtoticket imap` reads the configured mailbox once
+//! (for cron); `--watch` keeps reading it with IDLE and reconnects with exponential
+//! backoff. Each mail goes through the same use case as the MDA ([`mda::handle`]),
+//! then to a folder per outcome; TEMPFAIL stays for the next pass.
+//!
+//! Exactly once: before a mail is processed, the journal is asked what it knows of
+//! it. A mail a previous run completed (or ended permanently) is only moved, so a
+//! crash between the processing and the move never makes a second ticket.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::{Loaded, journal_api, mda};
+use crate::adapters::imap::{ImapError, Mailbox, Woken};
+use crate::adapters::logging::{LogSink, SEPARATOR};
+use crate::config::imap::ImapConfig;
+use crate::domain::outcome::Status;
+use crate::exit;
+
+/// Test-only fault hook (sandbox builds): the process exits right after the journal
+/// recorded the outcome of a mail and before the mail is moved.
+#[cfg(feature = "sandbox")]
+pub const ENV_EXIT_BEFORE_MOVE: &str = "MAILTOTICKET_TEST_EXIT_BEFORE_MOVE";
+
+/// Where a mail goes after it was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    Success,
+    Skip,
+    Errors,
+    /// Left in the mailbox for the next pass.
+    Stay,
+}
+
+impl Destination {
+    fn of(status: Status) -> Destination {
+        match status {
+            Status::Success => Destination::Success,
+            Status::Skip => Destination::Skip,
+            Status::Reject | Status::Error | Status::Unknown => Destination::Errors,
+            Status::TempFail => Destination::Stay,
+        }
+    }
+
+    /// From a journal record's status text.
+    fn of_recorded(status: &str) -> Destination {
+        match status {
+            "SKIP" => Destination::Skip,
+            "REJECT" | "ERROR" | "UNKNOWN" => Destination::Errors,
+            _ => Destination::Success,
+        }
+    }
+
+    fn folder(self, cfg: &ImapConfig) -> Option<&str> {
+        match self {
+            Destination::Success => Some(&cfg.folders.success),
+            Destination::Skip => Some(&cfg.folders.skip),
+            Destination::Errors => Some(&cfg.folders.errors),
+            Destination::Stay => None,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassSummary {
+    pub mails: usize,
+    pub success: usize,
+    pub skip: usize,
+    pub errors: usize,
+    pub tempfail: usize,
+    /// Mails the journal already knew: only moved.
+    pub only_moved: usize,
+}
+
+impl PassSummary {
+    fn count(&mut self, d: Destination) {
+        match d {
+            Destination::Success => self.success += 1,
+            Destination::Skip => self.skip += 1,
+            Destination::Errors => self.errors += 1,
+            Destination::Stay => self.tempfail += 1,
+        }
+    }
+
+    /// The log line of the pass (Catalan, like the other log lines).
+    pub fn line(&self, mailbox: &str) -> String {
+        format!(
+            "Passada IMAP de {mailbox}: {} mails, {} processats, {} descartats, {} amb error, \
+             {} pendents (TEMPFAIL), {} ja tractats abans (només moguts)",
+            self.mails, self.success, self.skip, self.errors, self.tempfail, self.only_moved
+        )
+    }
+}
+
+/// The configuration's `[imap]` table, checked; the message says what is wrong.
+fn imap_config(loaded: &Loaded) -> Result<&ImapConfig, String> {
+    let Some(cfg) = loaded.config.imap.as_ref() else {
+        return Err(format!(
+            "{}: no [imap] table (needed by `mailtoticket imap`)",
+            loaded.origin.display()
+        ));
+    };
+    let problems = cfg.problems();
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(format!(
+            "{}: {}",
+            loaded.origin.display(),
+            problems.join("; ")
+        ))
+    }
+}
+
+/// `mailtoticket imap [--watch]`: returns the exit code (one pass: 0 when it ran, 75
+/// when the server could not be used, 1 for a configuration fault).
+pub fn run(loaded: &Loaded, watch: bool) -> u8 {
+    let cfg = match imap_config(loaded) {
+        Ok(c) => c.clone(),
+        Err(e) => {
+            eprintln!("mailtoticket: {e}");
+            return 1;
+        }
+    };
+    let sink = super::start_logging(&loaded.config, &loaded.origin);
+    let rt = match super::wiring::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailtoticket: {e}");
+            return 1;
+        }
+    };
+    if watch {
+        rt.block_on(watch_forever(loaded, &cfg, &sink));
+        return 0;
+    }
+    rt.block_on(async {
+        let mut mailbox = match open(&cfg).await {
+            Ok(m) => m,
+            Err(e) => {
+                error!("{e}");
+                eprintln!("mailtoticket: {e}");
+                return exit::EX_TEMPFAIL;
+            }
+        };
+        let r = pass(&mut mailbox, loaded, &cfg, &sink).await;
+        mailbox.close().await;
+        match r {
+            Ok(_) => 0,
+            Err(e) => {
+                error!("{e}");
+                eprintln!("mailtoticket: {e}");
+                exit::EX_TEMPFAIL
+            }
+        }
+    })
+}
+
+async fn open(cfg: &ImapConfig) -> Result<Mailbox, ImapError> {
+    let mut mailbox = Mailbox::open(cfg).await?;
+    let f = &cfg.folders;
+    mailbox
+        .ensure_folders(&[&f.success, &f.skip, &f.errors])
+        .await?;
+    Ok(mailbox)
+}
+
+/// `--watch`: connect, pass, IDLE, pass... On any IMAP failure, reconnect after 1,
+/// 2, 4... seconds (at most `backoff_max_secs`); a working connection resets the wait.
+async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
+    let mut backoff = Duration::from_secs(1);
+    let max = Duration::from_secs(cfg.backoff_max_secs.max(1));
+    loop {
+        let e = match open(cfg).await {
+            Ok(mut mailbox) => {
+                info!(
+                    "IMAP: connectat a {}:{} com a {}, esperant mails a {}",
+                    cfg.server,
+                    cfg.port(),
+                    cfg.user,
+                    cfg.mailbox
+                );
+                backoff = Duration::from_secs(1);
+                loop {
+                    if let Err(e) = pass(&mut mailbox, loaded, cfg, sink).await {
+                        break e;
+                    }
+                    match mailbox.wait().await {
+                        Ok((m, woken)) => {
+                            mailbox = m;
+                            if woken == Woken::Timeout {
+                                tracing::debug!("IMAP: IDLE renovat");
+                            }
+                        }
+                        Err(e) => break e,
+                    }
+                }
+            }
+            Err(e) => e,
+        };
+        warn!("{e}; torno a connectar d'aquí a {} s", backoff.as_secs());
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(max);
+    }
+}
+
+/// One pass over the mailbox: every mail handled and moved (TEMPFAIL stays).
+pub async fn pass(
+    mailbox: &mut Mailbox,
+    loaded: &Loaded,
+    cfg: &ImapConfig,
+    sink: &LogSink,
+) -> Result<PassSummary, ImapError> {
+    let uids = mailbox.pending().await?;
+    let mut summary = PassSummary::default();
+    let progress = std::io::stderr().is_terminal();
+    let total = uids.len();
+    for (i, uid) in uids.into_iter().enumerate() {
+        let Some(fetched) = mailbox.fetch(uid).await? else {
+            continue;
+        };
+        summary.mails += 1;
+        info!("{SEPARATOR}");
+        info!("IMAP: mail UID {uid} de {}", cfg.mailbox);
+        let known = journal_api::known_mail(&loaded.config, &fetched.raw);
+        let recorded = match &known {
+            Ok(k) if k.is_completed() => k.record.as_ref().map(|r| r.status.clone()),
+            Ok(k) => k.permanent_status().map(str::to_string),
+            Err(e) => {
+                warn!("No he pogut consultar el diari: {e}");
+                None
+            }
+        };
+        let (destination, status_text) = match recorded {
+            Some(status) => {
+                info!("El diari ja té aquest mail ({status}): només el moc");
+                summary.only_moved += 1;
+                (Destination::of_recorded(&status), status)
+            }
+            None => {
+                let handled = mda::handle(
+                    &loaded.config,
+                    &loaded.settings,
+                    &fetched.raw,
+                    sink,
+                    mda::Mode::default(),
+                    &mut std::io::sink(),
+                )
+                .await;
+                (
+                    Destination::of(handled.status),
+                    handled.status.as_header().to_string(),
+                )
+            }
+        };
+        #[cfg(feature = "sandbox")]
+        if std::env::var_os(ENV_EXIT_BEFORE_MOVE).is_some() {
+            #[allow(clippy::exit, reason = "test-only fault hook: a crash before the move")]
+            std::process::exit(i32::from(exit::EX_TEMPFAIL));
+        }
+        summary.count(destination);
+        match destination.folder(cfg) {
+            Some(folder) => {
+                mailbox.move_to(uid, folder).await?;
+                info!("IMAP: mail UID {uid} ({status_text}) mogut a {folder}");
+            }
+            None => info!(
+                "IMAP: mail UID {uid} ({status_text}) es queda a {}",
+                cfg.mailbox
+            ),
+        }
+        if progress {
+            eprint!("\r{}/{total} {status_text:<8}", i + 1);
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if progress && total > 0 {
+        eprintln!();
+    }
+    info!("{}", summary.line(&cfg.mailbox));
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_its_destination() {
+        assert_eq!(Destination::of(Status::Success), Destination::Success);
+        assert_eq!(Destination::of(Status::Skip), Destination::Skip);
+        for s in [Status::Reject, Status::Error, Status::Unknown] {
+            assert_eq!(Destination::of(s), Destination::Errors);
+        }
+        assert_eq!(Destination::of(Status::TempFail), Destination::Stay);
+        assert_eq!(Destination::of_recorded("SKIP"), Destination::Skip);
+        assert_eq!(Destination::of_recorded("REJECT"), Destination::Errors);
+        assert_eq!(Destination::of_recorded("SUCCESS"), Destination::Success);
+    }
+
+    #[test]
+    fn the_summary_line_counts_each_kind() {
+        let mut s = PassSummary::default();
+        for d in [
+            Destination::Success,
+            Destination::Success,
+            Destination::Stay,
+        ] {
+            s.count(d);
+        }
+        s.mails = 3;
+        assert_eq!(
+            s.line("INBOX"),
+            "Passada IMAP de INBOX: 3 mails, 2 processats, 0 descartats, 0 amb error, \
+             1 pendents (TEMPFAIL), 0 ja tractats abans (només moguts)"
+        );
+    }
+}
