@@ -191,7 +191,7 @@ impl Mailbox {
         within(
             self.cfg.timeout_secs,
             &format!("SELECT {name}"),
-            self.session.select(quote(&name)),
+            self.session.select(&name),
         )
         .await?;
         Ok(())
@@ -214,12 +214,7 @@ impl Mailbox {
         .await?;
         for name in names {
             if !existing.iter().any(|e| e == name) {
-                within(
-                    secs,
-                    &format!("CREATE {name}"),
-                    self.session.create(quote(name)),
-                )
-                .await?;
+                within(secs, &format!("CREATE {name}"), self.session.create(name)).await?;
             }
         }
         Ok(())
@@ -263,14 +258,14 @@ impl Mailbox {
             return within(
                 secs,
                 &format!("MOVE {folder}"),
-                self.session.uid_mv(&set, quote(folder)),
+                self.session.uid_mv(&set, folder),
             )
             .await;
         }
         within(
             secs,
             &format!("COPY {folder}"),
-            self.session.uid_copy(&set, quote(folder)),
+            self.session.uid_copy(&set, folder),
         )
         .await?;
         within(secs, "STORE \\Deleted", async {
@@ -345,22 +340,5 @@ impl Mailbox {
             self.session.logout(),
         )
         .await;
-    }
-}
-
-/// A mailbox name as an IMAP quoted string (names with `"` or control characters
-/// are refused by the configuration; backslashes are escaped here).
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('\\', "\\\\"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_escapes_backslashes() {
-        assert_eq!(quote("INBOX"), "\"INBOX\"");
-        assert_eq!(quote("a\\b"), "\"a\\\\b\"");
     }
 }

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use mailtoticket::sandbox;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
-const DOVECOT: &str = "/usr/sbin/dovecot";
-const FETCHMAIL: &str = "/usr/bin/fetchmail";
-const IMAP_PASSWORD: &str = "imap-Pw-3c91d7";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
+pub(crate) const DOVECOT: &str = "/usr/sbin/dovecot";
+pub(crate) const FETCHMAIL: &str = "/usr/bin/fetchmail";
+pub(crate) const IMAP_PASSWORD: &str = "imap-Pw-3c91d7";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -27,7 +27,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str) {
+pub(crate) fn wait_for_port(port: u16, what: &str) {
     let end = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < end, "{what} did not listen on {port}");
@@ -35,7 +35,7 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
-fn sh(cmd: &str, args: &[&str]) -> String {
+pub(crate) fn sh(cmd: &str, args: &[&str]) -> String {
     let o = Command::new(cmd).args(args).output().unwrap();
     assert!(
         o.status.success(),
@@ -46,7 +46,7 @@ fn sh(cmd: &str, args: &[&str]) -> String {
 }
 
 /// Kills the child when dropped (a failed assertion must not leave servers behind).
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -55,32 +55,32 @@ impl Drop for Guard {
     }
 }
 
-struct Chain {
-    root: tempfile::TempDir,
-    imap_port: u16,
-    bus_port: u16,
+pub(crate) struct Chain {
+    pub(crate) root: tempfile::TempDir,
+    pub(crate) imap_port: u16,
+    pub(crate) bus_port: u16,
     /// uid:gid owning the mailbox, when running as root (Dovecot never serves mail as root).
-    mail_owner: Option<(u32, u32)>,
-    seq: std::cell::Cell<u32>,
+    pub(crate) mail_owner: Option<(u32, u32)>,
+    pub(crate) seq: std::cell::Cell<u32>,
 }
 
 impl Chain {
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.root.path()
     }
 
-    fn maildir(&self) -> PathBuf {
+    pub(crate) fn maildir(&self) -> PathBuf {
         self.root().join("mail/u")
     }
 
-    fn own(&self, p: &Path) {
+    pub(crate) fn own(&self, p: &Path) {
         if let Some((uid, gid)) = self.mail_owner {
             std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
         }
     }
 
     /// Drops a mail into the INBOX as the MTA would.
-    fn deliver(&self, raw: &[u8]) {
+    pub(crate) fn deliver(&self, raw: &[u8]) {
         let n = self.seq.get() + 1;
         self.seq.set(n);
         let tmp = self.maildir().join(format!("tmp/{n}.m2t"));
@@ -90,7 +90,7 @@ impl Chain {
     }
 
     /// Mails still on the server.
-    fn on_server(&self) -> usize {
+    pub(crate) fn on_server(&self) -> usize {
         ["new", "cur"]
             .iter()
             .map(|d| std::fs::read_dir(self.maildir().join(d)).unwrap().count())
@@ -123,7 +123,7 @@ impl Chain {
         text
     }
 
-    fn serve_bus(&self) -> Guard {
+    pub(crate) fn serve_bus(&self) -> Guard {
         let mut child = Command::new(BIN)
             .args(["-c", self.root().join("m2t.toml").to_str().unwrap()])
             .args(["sandbox", "serve", "--port", &self.bus_port.to_string()])
@@ -143,11 +143,11 @@ impl Chain {
         Guard(child)
     }
 
-    fn tickets(&self) -> Vec<sandbox::TicketSummary> {
+    pub(crate) fn tickets(&self) -> Vec<sandbox::TicketSummary> {
         sandbox::list_tickets(&self.root().join("sandbox")).unwrap_or_default()
     }
 
-    fn quarantined(&self) -> usize {
+    pub(crate) fn quarantined(&self) -> usize {
         std::fs::read_dir(self.root().join("state/quarantine"))
             .map(|d| {
                 d.filter(|e| {
@@ -162,12 +162,12 @@ impl Chain {
             .unwrap_or(0)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.root().join("logs/m2t.log")).unwrap_or_default()
     }
 }
 
-fn tools_present() -> bool {
+pub(crate) fn tools_present() -> bool {
     let present = [DOVECOT, FETCHMAIL].iter().all(|p| Path::new(p).exists())
         && Command::new("openssl").arg("version").output().is_ok();
     if !present {
@@ -180,7 +180,7 @@ fn tools_present() -> bool {
     present
 }
 
-fn start(c: &Chain) -> Guard {
+pub(crate) fn start(c: &Chain) -> Guard {
     let root = c.root();
     let uid = sh("id", &["-u"]);
     let user = sh("id", &["-un"]);
@@ -190,26 +190,29 @@ fn start(c: &Chain) -> Guard {
         let gid: u32 = sh("id", &["-g"]).parse().unwrap();
         (user.clone(), user.clone(), uid.parse().unwrap(), gid)
     };
-    sh(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            root.join("key.pem").to_str().unwrap(),
-            "-out",
-            root.join("cert.pem").to_str().unwrap(),
-        ],
-    );
+    // A caller may have put its own key.pem and cert.pem there first.
+    if !root.join("cert.pem").exists() {
+        sh(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-keyout",
+                root.join("key.pem").to_str().unwrap(),
+                "-out",
+                root.join("cert.pem").to_str().unwrap(),
+            ],
+        );
+    }
     std::fs::write(
         root.join("passwd"),
         format!("u:{{PLAIN}}{IMAP_PASSWORD}::::::\n"),
@@ -256,7 +259,7 @@ fn start(c: &Chain) -> Guard {
     guard
 }
 
-fn mail(n: u32, extra_headers: &str, subject: &str, body: &str) -> Vec<u8> {
+pub(crate) fn mail(n: u32, extra_headers: &str, subject: &str, body: &str) -> Vec<u8> {
     format!(
         "From: Nom Cognom <nom.cognom@upc.edu>\nTo: <suport.unitat@upc.edu>\n\
          Date: Mon, 7 Dec 2026 10:{n:02}:00 +0100\n{extra_headers}Subject: {subject}\n\n{body}\n"

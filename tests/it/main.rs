@@ -9,6 +9,7 @@ mod cli;
 mod faults;
 mod filters;
 mod identity;
+mod imap_pull;
 mod journal;
 mod loop_protection;
 mod mail_corpus;

@@ -1,0 +1,281 @@
+//! Pull mode (issue 12 §3) against a real Dovecot (STARTTLS on loopback, the
+//! chain test's set-up) and the sandbox bus: `mailtoticket imap` one pass with
+//! several kinds of mail, TEMPFAIL kept in the INBOX while the bus is down, a process
+//! killed between the processing and the move (test fault hook), and `--watch` with
+//! a mail delivered while it idles.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mailtoticket::sandbox;
+
+use crate::chain::{BIN, Chain, Guard, IMAP_PASSWORD, free_port, mail, sh, start, tools_present};
+
+/// Mails in a Dovecot maildir++ folder of the test user (INBOX when `folder` is "").
+fn in_folder(c: &Chain, folder: &str) -> usize {
+    let dir = if folder.is_empty() {
+        c.maildir()
+    } else {
+        c.maildir().join(format!(".{folder}"))
+    };
+    ["new", "cur"]
+        .iter()
+        .map(|d| std::fs::read_dir(dir.join(d)).map_or(0, |r| r.count()))
+        .sum()
+}
+
+fn imap(c: &Chain, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-c", c.root().join("m2t.toml").to_str().unwrap(), "imap"])
+        .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{:?}\n{}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Polls `cond` every 20 ms for at most `secs` seconds.
+fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// A test CA and a server certificate it signed (rustls refuses a self-signed CA
+/// certificate used as the server's own), written where `start` looks for them.
+fn server_certificate(root: &Path) {
+    let p = |f: &str| root.join(f).to_str().unwrap().to_string();
+    sh(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mailtoticket test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ],
+    );
+    sh(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &p("key.pem"),
+            "-out",
+            &p("leaf.csr"),
+        ],
+    );
+    std::fs::write(
+        root.join("leaf.ext"),
+        "basicConstraints=CA:FALSE
+subjectAltName=DNS:localhost,IP:127.0.0.1
+",
+    )
+    .unwrap();
+    sh(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &p("leaf.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("leaf.ext"),
+            "-out",
+            &p("cert.pem"),
+        ],
+    );
+}
+
+fn write_config(c: &Chain) {
+    let r = c.root();
+    std::fs::write(r.join("imap.pw"), format!("{IMAP_PASSWORD}\n")).unwrap();
+    std::fs::write(
+        r.join("m2t.toml"),
+        format!(
+            "bus = \"test\"\nequip_resolutor_nous = \"98765\"\ndomini = \"1234\"\n\
+             username_soa = \"usu.soa\"\npassword_soa = \"Soa-Pw-4f1c9e\"\n\
+             username_gn6 = \"usugn6\"\npassword_gn6 = \"Gn6-Pw-77ab20\"\n\
+             connect_timeout_secs = 2\nrequest_timeout_secs = 2\n\
+             log_file = \"logs/m2t.log\"\nstate_dir = \"state\"\nsandbox_dir = \"sandbox\"\n\
+             [endpoints]\ngn6 = \"http://127.0.0.1:{p}{}\"\npersones = \"http://127.0.0.1:{p}{}\"\n\
+             [imap]\nserver = \"127.0.0.1\"\nport = {ip}\ntls = \"starttls\"\nuser = \"u\"\n\
+             password_file = \"imap.pw\"\nca_file = \"ca.pem\"\ntimeout_secs = 5\n\
+             idle_secs = 60\nbackoff_max_secs = 2\n",
+            sandbox::GN6_PATH,
+            sandbox::PERSONES_PATH,
+            p = c.bus_port,
+            ip = c.imap_port,
+        ),
+    )
+    .unwrap();
+    sandbox::add_person(
+        &r.join("sandbox"),
+        "nom.cognom",
+        &["nom.cognom@upc.edu".to_string()],
+    )
+    .unwrap();
+}
+
+#[test]
+fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
+    if !tools_present() {
+        return;
+    }
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        root.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let is_root = sh("id", &["-u"]) == "0";
+    let c = Chain {
+        root,
+        imap_port: free_port(),
+        bus_port: free_port(),
+        mail_owner: is_root.then_some((65534, 65534)),
+        seq: std::cell::Cell::new(0),
+    };
+    server_certificate(c.root());
+    let _dovecot = start(&c);
+    write_config(&c);
+
+    c.deliver(&mail(
+        1,
+        "Message-ID: <p1@upc.edu>\n",
+        "Impressora",
+        "No imprimeix.",
+    ));
+    c.deliver(&mail(
+        2,
+        "Message-ID: <p2@upc.edu>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n",
+        "HTML",
+        "<p>Hola <b>món</b></p>",
+    ));
+    c.deliver(&mail(3, "", "Sense Message-ID", "No tinc identificador."));
+    c.deliver(&mail(
+        4,
+        "Message-ID: <p4@upc.edu>\nAuto-Submitted: auto-replied\n",
+        "Fora de l'oficina",
+        "Torno dilluns.",
+    ));
+    c.deliver(b"From: <desconegut@example.org>\nTo: <suport.unitat@upc.edu>\nDate: Mon, 7 Dec 2026 10:05:00 +0100\nMessage-ID: <p5@example.org>\nSubject: Qui soc\n\nHola\n");
+
+    // Bus down: the automatic mail is SKIP (moved), the rest TEMPFAIL stays in INBOX.
+    let o = imap(&c, &[], &[]);
+    assert!(o.status.success(), "{}\n{}", text(&o), c.log());
+    assert_eq!(in_folder(&c, ""), 4, "{}", c.log());
+    assert_eq!(in_folder(&c, "descartats"), 1);
+    assert_eq!(in_folder(&c, "processats"), 0);
+    assert!(c.tickets().is_empty());
+    assert!(
+        c.log()
+            .contains("5 mails, 0 processats, 1 descartats, 0 amb error, 4 pendents"),
+        "{}",
+        c.log()
+    );
+
+    // Bus up: three tickets, the REJECT to `errors`, nothing left in INBOX.
+    let _bus = c.serve_bus();
+    let o = imap(&c, &[], &[]);
+    assert!(o.status.success(), "{}\n{}", text(&o), c.log());
+    assert_eq!(in_folder(&c, ""), 0, "{}", c.log());
+    assert_eq!(in_folder(&c, "processats"), 3);
+    assert_eq!(in_folder(&c, "errors"), 1);
+    assert_eq!(in_folder(&c, "descartats"), 1);
+    assert_eq!(c.tickets().len(), 3);
+    assert_eq!(c.quarantined(), 1);
+
+    // Killed between the journal record and the move: the next pass only moves it.
+    c.deliver(&mail(
+        6,
+        "Message-ID: <p6@upc.edu>\n",
+        "Tall",
+        "Abans de moure.",
+    ));
+    let o = imap(
+        &c,
+        &[],
+        &[(mailtoticket::cli::imap::ENV_EXIT_BEFORE_MOVE, "1")],
+    );
+    assert_eq!(o.status.code(), Some(75), "{}", text(&o));
+    assert_eq!(c.tickets().len(), 4);
+    assert_eq!(in_folder(&c, ""), 1);
+    let o = imap(&c, &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(in_folder(&c, ""), 0);
+    assert_eq!(in_folder(&c, "processats"), 4);
+    assert_eq!(c.tickets().len(), 4, "{}", c.log());
+    assert!(c.log().contains("només el moc"));
+
+    // --watch: a mail delivered while it idles is handled without a new run.
+    let log_before = c.log().len();
+    let child = Command::new(BIN)
+        .args([
+            "-c",
+            c.root().join("m2t.toml").to_str().unwrap(),
+            "imap",
+            "--watch",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _watch = Guard(child);
+    assert!(
+        wait_until(20, || c.log()[log_before..].contains("Passada IMAP")),
+        "{}",
+        c.log()
+    );
+    c.deliver(&mail(
+        7,
+        "Message-ID: <p7@upc.edu>\n",
+        "En directe",
+        "Mentre espera.",
+    ));
+    assert!(
+        wait_until(20, || in_folder(&c, "processats") == 5),
+        "{}",
+        c.log()
+    );
+    assert_eq!(c.tickets().len(), 5);
+    assert_eq!(in_folder(&c, ""), 0);
+}
