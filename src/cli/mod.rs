@@ -374,7 +374,7 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
     let dir = config.sandbox_dir();
     match command {
         SandboxCommand::Serve { port } => rt.block_on(async {
-            match sb::start(wiring::sandbox_config(config), port).await {
+            match sb::start(sb::SandboxConfig::from_config(config), port).await {
                 Ok(running) => {
                     println!("GN6:      {}", running.gn6_url());
                     println!("Persones: {}", running.persones_url());

@@ -15,9 +15,6 @@ use crate::config::{Bus, Config};
 use crate::domain::mail::Mail;
 use crate::ports::MailDecoder;
 
-/// Days after which the sandbox keeps a closed ticket closed when reopened.
-const SANDBOX_REOPEN_DAYS: i64 = 30;
-
 /// GN6 as the MDA reaches it.
 pub type Tickets = Retrying<SoapTicketSystem<HyperTransport>>;
 /// Persones as the MDA reaches it.
@@ -50,24 +47,11 @@ impl Services {
     }
 }
 
-/// The sandbox settings for this configuration.
-pub fn sandbox_config(config: &Config) -> SandboxConfig {
-    SandboxConfig {
-        dir: config.sandbox_dir(),
-        username_soa: config.username_soa.clone(),
-        password_soa: config.password_soa.clone(),
-        username_gn6: config.username_gn6.clone(),
-        password_gn6: config.password_gn6.clone(),
-        domini: config.domini.clone(),
-        reopen_period_days: SANDBOX_REOPEN_DAYS,
-    }
-}
-
 /// Builds the adapters (must run inside a tokio runtime). Errors name the key.
 pub async fn connect(config: &Config) -> Result<Services, String> {
     let (sandbox, gn6_url, persones_url) = match config.bus {
         Bus::Sandbox => {
-            let sb = sandbox::start(sandbox_config(config), 0)
+            let sb = sandbox::start(SandboxConfig::from_config(config), 0)
                 .await
                 .map_err(|e| {
                     format!(
