@@ -54,6 +54,9 @@ pub async fn handle(
     let started = Instant::now();
     let mark = sink.mark();
     let services = wiring::connect(config).await;
+    // Why GN6 cannot be reached, as the reason of the mail's ERROR.
+    let unavailable = services.as_ref().err().map(|e| error_chain(e));
+    let unavailable = unavailable.as_deref().unwrap_or_default();
     let decoder = wiring::Decoder(&settings.attachments);
     let meter = Meter {
         started,
@@ -75,10 +78,10 @@ pub async fn handle(
             let _ = write_plan(plan_out, config, &handled, &planner.plan());
             handled
         }
-        (Err(e), true) => {
+        (Err(_), true) => {
             let ports: MailPorts<'_, Tickets, Identity> = MailPorts {
                 decoder: &decoder,
-                services: Err(e.as_str()),
+                services: Err(unavailable),
                 clock: &SystemClock,
                 journals: &MemoryJournals,
                 reporter: None,
@@ -105,7 +108,7 @@ pub async fn handle(
                 decoder: &decoder,
                 services: match services {
                     Ok(s) => Ok((&s.tickets, &s.identity)),
-                    Err(e) => Err(e.as_str()),
+                    Err(_) => Err(unavailable),
                 },
                 clock: &SystemClock,
                 journals: &journals,
@@ -203,6 +206,7 @@ pub fn run(
             Handled::failed(Status::Error, "error inesperat (panic)")
         }),
         Err(e) => {
+            let e = error_chain(&e);
             error!("{e}");
             Handled::failed(Status::Error, e)
         }
@@ -240,7 +244,7 @@ pub fn reprocess(
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
             return 1;
         }
     };

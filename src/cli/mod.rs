@@ -235,7 +235,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
             return 1;
         }
     };
@@ -244,7 +244,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             let services = match wiring::connect(config).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    eprintln!("mailtoticket: {}: {}", origin.display(), error_chain(&e));
                     return 1;
                 }
             };
@@ -281,7 +281,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             let services = match wiring::connect(config).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    eprintln!("mailtoticket: {}: {}", origin.display(), error_chain(&e));
                     return 1;
                 }
             };
@@ -474,7 +474,7 @@ fn check(arg: Option<&str>) -> u8 {
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            line(Some(false), &e);
+            line(Some(false), &error_chain(&e));
             return 1;
         }
     };
@@ -482,7 +482,10 @@ fn check(arg: Option<&str>) -> u8 {
         let services = match wiring::connect(&config).await {
             Ok(s) => s,
             Err(e) => {
-                line(Some(false), &format!("{}: {e}", path.display()));
+                line(
+                    Some(false),
+                    &format!("{}: {}", path.display(), error_chain(&e)),
+                );
                 return;
             }
         };

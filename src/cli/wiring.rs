@@ -2,9 +2,10 @@
 //! one HTTP transport shared by both SOAP adapters, and for `bus = "sandbox"` the
 //! simulator started in-process on a loopback port.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
+use crate::adapters::http::{HttpError, HttpTransport, HyperTransport, TransportConfig};
 use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
 use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
@@ -47,17 +48,31 @@ impl Services {
     }
 }
 
+/// The adapters could not be built; the message names the key, the cause is the
+/// `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("key `bus`: cannot start the sandbox in {}", dir.display())]
+    Sandbox {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("key `ca_file`")]
+    Transport(#[source] HttpError),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
 /// Builds the adapters (must run inside a tokio runtime). Errors name the key.
-pub async fn connect(config: &Config) -> Result<Services, String> {
+pub async fn connect(config: &Config) -> Result<Services, WiringError> {
     let (sandbox, gn6_url, persones_url) = match config.bus {
         Bus::Sandbox => {
             let sb = sandbox::start(SandboxConfig::from_config(config), 0)
                 .await
-                .map_err(|e| {
-                    format!(
-                        "key `bus`: cannot start the sandbox in {}: {e}",
-                        config.sandbox_dir().display()
-                    )
+                .map_err(|source| WiringError::Sandbox {
+                    dir: config.sandbox_dir(),
+                    source,
                 })?;
             let (g, p) = (
                 config.endpoints.gn6.clone().unwrap_or_else(|| sb.gn6_url()),
@@ -76,7 +91,7 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
         request_timeout: Duration::from_secs(config.request_timeout_secs),
         ca_file: config.ca_file.clone(),
     })
-    .map_err(|e| format!("key `ca_file`: {e}"))?;
+    .map_err(WiringError::Transport)?;
     let bus = BusCredentials {
         username: config.username_soa.clone(),
         password: config.password_soa.clone(),
@@ -104,9 +119,9 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
 }
 
 /// A current-thread tokio runtime (one mail, one connection: no threads needed).
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, WiringError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(WiringError::Runtime)
 }
