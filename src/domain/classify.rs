@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::mail::Mail;
+use super::outcome::LOOP_HEADER;
 
 /// Why a mail is considered machine-generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,8 +207,8 @@ fn detect_automatic(mail: &Mail, skip_list_mail: bool) -> Option<(AutoClass, Str
     let h = |n: &str| mail.header(n);
 
     // Loops first: answering them would feed the loop.
-    if let Some(v) = h("X-Mailtoticket-Loop") {
-        return Some((Loop, rule("X-Mailtoticket-Loop", v)));
+    if let Some(v) = h(LOOP_HEADER) {
+        return Some((Loop, rule(LOOP_HEADER, v)));
     }
     if let Some(v) = h("X-Loop") {
         return Some((Loop, rule("X-Loop", v)));
