@@ -238,7 +238,7 @@ pub fn reprocess(
     settings: &Settings,
     origin: &Path,
     files: &[std::path::PathBuf],
-    release: impl Fn(&Path) -> Result<(), String>,
+    release: impl Fn(&Path) -> Result<(), super::journal_api::JournalApiError>,
 ) -> u8 {
     let sink = super::start_logging(config, origin);
     let rt = match wiring::runtime() {
@@ -271,7 +271,7 @@ pub fn reprocess(
         if matches!(h.status, Status::Success | Status::Skip)
             && let Err(e) = release(f)
         {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
         }
         worst = worst.max(exit::exit_code(h.status));
     }

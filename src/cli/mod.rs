@@ -316,7 +316,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                     0
                 }
                 Err(e) => {
-                    eprintln!("mailtoticket: {e}");
+                    eprintln!("mailtoticket: {}", error_chain(&e));
                     1
                 }
             }
@@ -327,7 +327,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 match journal_api::quarantined(config) {
                     Ok(f) => f,
                     Err(e) => {
-                        eprintln!("mailtoticket: {e}");
+                        eprintln!("mailtoticket: {}", error_chain(&e));
                         return 1;
                     }
                 }
