@@ -166,12 +166,7 @@ impl Settings {
             for item in items {
                 match SenderItem::parse(item) {
                     Ok(i) => list.push(i),
-                    Err(_) => {
-                        let e = Regex::new(&format!("(?i){}", item.trim()))
-                            .err()
-                            .map_or_else(|| "invalid".to_string(), |e| regex_error(item, &e));
-                        bad(key, e);
-                    }
+                    Err(e) => bad(key, regex_message(item, &e)),
                 }
             }
             list
@@ -386,7 +381,11 @@ pub fn parse_log_level(level: &str) -> Option<tracing::Level> {
 }
 
 fn regex_error(re: &str, e: &regex::Error) -> String {
-    let msg = e.to_string();
+    regex_message(re, &e.to_string())
+}
+
+/// `regex `RE` does not compile: WHY`, with the last line of the regex crate's text.
+fn regex_message(re: &str, msg: &str) -> String {
     let last = msg
         .lines()
         .rev()
