@@ -8,13 +8,19 @@ use std::time::Duration;
 use crate::adapters::http::{HttpError, HttpTransport, HyperTransport, TransportConfig};
 use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
-use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
 use crate::config::{Bus, Config};
 use crate::domain::mail::Mail;
 use crate::ports::MailDecoder;
+#[cfg(feature = "sandbox")]
+use crate::sandbox::{self, RunningSandbox, SandboxConfig};
+
+/// A build without the `sandbox` feature has no simulator: no value of this type exists.
+#[cfg(not(feature = "sandbox"))]
+#[derive(Debug)]
+pub enum RunningSandbox {}
 
 /// GN6 as the MDA reaches it.
 pub type Tickets = Retrying<SoapTicketSystem<HyperTransport>>;
@@ -60,6 +66,10 @@ pub enum WiringError {
     },
     #[error("key `ca_file`")]
     Transport(#[source] HttpError),
+    #[error(
+        "key `bus`: \"sandbox\" is not available: this build was made without the `sandbox` feature"
+    )]
+    NoSandbox,
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
 }
@@ -67,6 +77,11 @@ pub enum WiringError {
 /// Builds the adapters (must run inside a tokio runtime). Errors name the key.
 pub async fn connect(config: &Config) -> Result<Services, WiringError> {
     let (sandbox, gn6_url, persones_url) = match config.bus {
+        #[cfg(not(feature = "sandbox"))]
+        Bus::Sandbox => {
+            return Err(WiringError::NoSandbox);
+        }
+        #[cfg(feature = "sandbox")]
         Bus::Sandbox => {
             let sb = sandbox::start(SandboxConfig::from_config(config), 0)
                 .await
