@@ -245,13 +245,13 @@ pub const MAX_ID_KEY_LEN: usize = 255;
 pub fn mail_key(message_id: Option<&str>, raw: &[u8]) -> String {
     match message_id.map(str::trim) {
         Some(id) if !id.is_empty() => id_key(id),
-        _ => format!("sha256:{}", hex(&Sha256::digest(raw))),
+        _ => format!("sha256:{:x}", Sha256::digest(raw)),
     }
 }
 
 fn id_key(id: &str) -> String {
     if id.len() > MAX_ID_KEY_LEN {
-        format!("id-sha256:{}", hex(&Sha256::digest(id.as_bytes())))
+        format!("id-sha256:{:x}", Sha256::digest(id.as_bytes()))
     } else {
         id.to_string()
     }
@@ -660,7 +660,7 @@ fn db_error(path: &Path, e: rusqlite::Error) -> JournalError {
 impl Store {
     fn lock_path(&self, key: &str) -> PathBuf {
         self.locks_dir
-            .join(format!("{}.lock", hex(&Sha256::digest(key.as_bytes()))))
+            .join(format!("{:x}.lock", Sha256::digest(key.as_bytes())))
     }
 
     fn lock_conn(&self) -> MutexGuard<'_, Connection> {
@@ -861,16 +861,6 @@ fn join_time(ms: i64, offset_s: i32) -> DateTime<FixedOffset> {
 
 fn normalise_sender(sender: &str) -> String {
     sender.trim().to_lowercase()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]
