@@ -650,7 +650,7 @@ fn db_error(path: &Path, e: rusqlite::Error) -> JournalError {
 impl Store {
     fn lock_path(&self, key: &str) -> PathBuf {
         self.locks_dir
-            .join(format!("{}.lock", hex(&Sha256::digest(key.as_bytes()))))
+            .join(format!("{:x}.lock", Sha256::digest(key.as_bytes())))
     }
 
     fn lock_conn(&self) -> MutexGuard<'_, Connection> {
@@ -753,16 +753,6 @@ fn join_time(ms: i64, offset_s: i32) -> DateTime<FixedOffset> {
         .single()
         .unwrap_or_default()
         .with_timezone(&offset)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]
