@@ -34,6 +34,15 @@ impl fmt::Display for ImapError {
     }
 }
 
+impl ImapError {
+    /// Whether the server refused the login (wrong user or password).
+    pub fn is_login_refused(&self) -> bool {
+        self.0.starts_with(LOGIN_REFUSED)
+    }
+}
+
+const LOGIN_REFUSED: &str = "IMAP login refused";
+
 impl std::error::Error for ImapError {}
 
 fn err(what: &str, e: impl fmt::Display) -> ImapError {
@@ -168,6 +177,12 @@ impl Mailbox {
         {
             Ok(Ok(s)) => s,
             // The server's answer, never what was sent.
+            Ok(Err((
+                e @ (async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)),
+                _,
+            ))) => {
+                return Err(ImapError(format!("{LOGIN_REFUSED} for {}: {e}", cfg.user)));
+            }
             Ok(Err((e, _))) => return Err(err(&format!("login as {}", cfg.user), e)),
             Err(_) => return Err(ImapError(format!("IMAP login: no answer in {secs} s"))),
         };

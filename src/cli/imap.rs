@@ -116,7 +116,8 @@ fn imap_config(loaded: &Loaded) -> Result<&ImapConfig, String> {
 }
 
 /// `mailtoticket imap [--watch]`: returns the exit code (one pass: 0 when it ran, 75
-/// when the server could not be used, 1 for a configuration fault).
+/// when the server could not be used, 1 for a configuration fault, refused login
+/// included: our credentials are wrong, as for the bus).
 pub fn run(loaded: &Loaded, watch: bool) -> u8 {
     let cfg = match imap_config(loaded) {
         Ok(c) => c.clone(),
@@ -143,7 +144,11 @@ pub fn run(loaded: &Loaded, watch: bool) -> u8 {
             Err(e) => {
                 error!("{e}");
                 eprintln!("mailtoticket: {e}");
-                return exit::EX_TEMPFAIL;
+                return if e.is_login_refused() {
+                    1
+                } else {
+                    exit::EX_TEMPFAIL
+                };
             }
         };
         let r = pass(&mut mailbox, loaded, &cfg, &sink).await;

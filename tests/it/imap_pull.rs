@@ -199,6 +199,16 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
     ));
     c.deliver(b"From: <desconegut@example.org>\nTo: <suport.unitat@upc.edu>\nDate: Mon, 7 Dec 2026 10:05:00 +0100\nMessage-ID: <p5@example.org>\nSubject: Qui soc\n\nHola\n");
 
+    // Wrong password: a configuration fault (1), nothing touched, no secret logged.
+    let o = imap(
+        &c,
+        &[],
+        &[("MAILTOTICKET_PASSWORD_IMAP", "Wrong-imap-Pw-5e")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("login refused"), "{}", text(&o));
+    assert_eq!(in_folder(&c, ""), 5);
+
     // Bus down: the automatic mail is SKIP (moved), the rest TEMPFAIL stays in INBOX.
     let o = imap(&c, &[], &[]);
     assert!(o.status.success(), "{}\n{}", text(&o), c.log());
@@ -272,10 +282,13 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
         "Mentre espera.",
     ));
     assert!(
-        wait_until(20, || in_folder(&c, "processats") == 5),
+        wait_until(20, || in_folder(&c, "processats") == 5
+            && in_folder(&c, "") == 0),
         "{}",
         c.log()
     );
     assert_eq!(c.tickets().len(), 5);
     assert_eq!(in_folder(&c, ""), 0);
+    let log = c.log();
+    assert!(!log.contains(IMAP_PASSWORD) && !log.contains("Wrong-imap-Pw-5e"));
 }
