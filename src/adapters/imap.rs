@@ -190,6 +190,12 @@ impl Mailbox {
         let can_move = caps.has_str("MOVE");
         let can_idle = caps.has_str("IDLE");
         let uidplus = caps.has_str("UIDPLUS");
+        if !can_move {
+            tracing::info!(
+                "IMAP: servidor sense MOVE: moc amb COPY + \\Deleted + {}",
+                if uidplus { "UID EXPUNGE" } else { "EXPUNGE" }
+            );
+        }
         let mut mailbox = Mailbox {
             session,
             cfg: cfg.clone(),

@@ -542,7 +542,17 @@ fn check(arg: Option<&str>) -> u8 {
             &format!("sandbox_dir {}", config.sandbox_dir().display()),
         );
     }
-    if !problems.is_empty() {
+    let imap_ok = match &config.imap {
+        Some(imap) => {
+            let p = imap.problems();
+            for p in &p {
+                line(Some(false), &format!("{}: {p}", path.display()));
+            }
+            p.is_empty()
+        }
+        None => true,
+    };
+    if !problems.is_empty() || !imap_ok {
         return 1;
     }
     let _sink = start_logging(&config, &path);
@@ -614,6 +624,23 @@ fn check(arg: Option<&str>) -> u8 {
                         error_chain(&e)
                     ),
                 ),
+            }
+        }
+        if let Some(cfg) = &config.imap {
+            let what = format!(
+                "IMAP {}:{} ({:?}) as {}, mailbox {}",
+                cfg.server,
+                cfg.port(),
+                cfg.tls,
+                cfg.user,
+                cfg.mailbox
+            );
+            match crate::adapters::imap::Mailbox::open(cfg).await {
+                Ok(m) => {
+                    m.close().await;
+                    line(Some(true), &format!("{what}: logged in and selected"));
+                }
+                Err(e) => line(Some(false), &format!("{what}: {e}")),
             }
         }
     });

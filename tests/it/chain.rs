@@ -233,7 +233,9 @@ pub(crate) fn start(c: &Chain) -> Guard {
          service stats {{\n  unix_listener stats-reader {{\n    mode = 0666\n  }}\n  unix_listener stats-writer {{\n    mode = 0666\n  }}\n}}\n",
         port = c.imap_port
     );
-    std::fs::write(root.join("dovecot.conf"), conf).unwrap();
+    // A caller's extra settings (e.g. a capability list), appended.
+    let extra = std::fs::read_to_string(root.join("dovecot-extra.conf")).unwrap_or_default();
+    std::fs::write(root.join("dovecot.conf"), conf + &extra).unwrap();
     for d in [
         "",
         "mail",

@@ -152,14 +152,8 @@ fn write_config(c: &Chain) {
     .unwrap();
 }
 
-#[test]
-fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
-    if !tools_present() {
-        return;
-    }
-    let _serial = crate::TIMING_SENSITIVE
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+/// Dovecot (with `extra` settings) and the gateway's configuration.
+fn set_up(extra: &str) -> (Chain, Guard) {
     let root = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         root.path(),
@@ -175,8 +169,21 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
         seq: std::cell::Cell::new(0),
     };
     server_certificate(c.root());
-    let _dovecot = start(&c);
+    std::fs::write(c.root().join("dovecot-extra.conf"), extra).unwrap();
+    let dovecot = start(&c);
     write_config(&c);
+    (c, dovecot)
+}
+
+#[test]
+fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
+    if !tools_present() {
+        return;
+    }
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let (c, _dovecot) = set_up("");
 
     c.deliver(&mail(
         1,
@@ -291,4 +298,45 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
     assert_eq!(in_folder(&c, ""), 0);
     let log = c.log();
     assert!(!log.contains(IMAP_PASSWORD) && !log.contains("Wrong-imap-Pw-5e"));
+}
+
+#[test]
+fn without_move_the_mail_is_copied_flagged_and_expunged() {
+    if !tools_present() {
+        return;
+    }
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    // A server that announces neither MOVE nor UIDPLUS: COPY + \Deleted + EXPUNGE.
+    let (c, _dovecot) = set_up("imap_capability = IMAP4rev1 LITERAL+ SASL-IR IDLE STARTTLS\n");
+    let _bus = c.serve_bus();
+    c.deliver(&mail(
+        1,
+        "Message-ID: <m1@upc.edu>\n",
+        "Sense MOVE",
+        "Hola.",
+    ));
+    c.deliver(&mail(
+        2,
+        "Message-ID: <m2@upc.edu>\nAuto-Submitted: auto-generated\n",
+        "Avís",
+        "Res.",
+    ));
+    let out = Command::new(BIN)
+        .args(["-c", c.root().join("m2t.toml").to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("logged in and selected"),
+        "{}",
+        text(&out)
+    );
+    let o = imap(&c, &[], &[]);
+    assert!(o.status.success(), "{}\n{}", text(&o), c.log());
+    assert!(wait_until(5, || in_folder(&c, "") == 0), "{}", c.log());
+    assert_eq!(in_folder(&c, "processats"), 1);
+    assert_eq!(in_folder(&c, "descartats"), 1);
+    assert_eq!(c.tickets().len(), 1);
+    assert!(c.log().contains("sense MOVE"), "{}", c.log());
 }
