@@ -152,6 +152,30 @@ fn write_config(c: &Chain) {
     .unwrap();
 }
 
+/// Stops Dovecot abruptly: its master and every process it started (the IMAP
+/// processes holding the connections) are killed, so clients see the connection drop
+/// at once and the port refuses connections until it is started again.
+fn stop(mut dovecot: Guard) {
+    let master = dovecot.0.id().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid ...`: the fields after the last `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid == Some(master.as_str())
+            && let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>()
+        {
+            // SAFETY: a plain kill(2) of a process our own child started.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = dovecot.0.kill();
+    let _ = dovecot.0.wait();
+}
+
 /// Dovecot (with `extra` settings) and the gateway's configuration.
 fn set_up(extra: &str) -> (Chain, Guard) {
     let root = tempfile::tempdir().unwrap();
@@ -183,7 +207,7 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
     let _serial = crate::TIMING_SENSITIVE
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    let (c, _dovecot) = set_up("");
+    let (c, dovecot) = set_up("auth_failure_delay = 0\n");
 
     c.deliver(&mail(
         1,
@@ -205,16 +229,6 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
         "Torno dilluns.",
     ));
     c.deliver(b"From: <desconegut@example.org>\nTo: <suport.unitat@upc.edu>\nDate: Mon, 7 Dec 2026 10:05:00 +0100\nMessage-ID: <p5@example.org>\nSubject: Qui soc\n\nHola\n");
-
-    // Wrong password: a configuration fault (1), nothing touched, no secret logged.
-    let o = imap(
-        &c,
-        &[],
-        &[("MAILTOTICKET_PASSWORD_IMAP", "Wrong-imap-Pw-5e")],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("login refused"), "{}", text(&o));
-    assert_eq!(in_folder(&c, ""), 5);
 
     // Bus down: the automatic mail is SKIP (moved), the rest TEMPFAIL stays in INBOX.
     let o = imap(&c, &[], &[]);
@@ -296,6 +310,47 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
     );
     assert_eq!(c.tickets().len(), 5);
     assert_eq!(in_folder(&c, ""), 0);
+
+    // The server goes away and comes back: --watch reconnects (backoff at most 2 s).
+    stop(dovecot);
+    assert!(
+        wait_until(10, || std::net::TcpStream::connect((
+            "127.0.0.1",
+            c.imap_port
+        ))
+        .is_err()),
+        "the old Dovecot still listens"
+    );
+    assert!(
+        wait_until(20, || c.log().contains("torno a connectar")),
+        "{}",
+        c.log()
+    );
+    let _dovecot = start(&c);
+    c.deliver(&mail(
+        8,
+        "Message-ID: <p8@upc.edu>\n",
+        "Tornada",
+        "Ja hi sou?",
+    ));
+    assert!(
+        wait_until(20, || in_folder(&c, "processats") == 6
+            && in_folder(&c, "") == 0),
+        "{}",
+        c.log()
+    );
+    assert_eq!(c.tickets().len(), 6);
+    // Last (Dovecot then slows down logins from the address for a while): a wrong
+    // password is a configuration fault (1), nothing touched, no secret logged.
+    let o = imap(
+        &c,
+        &[],
+        &[("MAILTOTICKET_PASSWORD_IMAP", "Wrong-imap-Pw-5e")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("login refused"), "{}", text(&o));
+    assert_eq!(in_folder(&c, ""), 0);
+
     let log = c.log();
     assert!(!log.contains(IMAP_PASSWORD) && !log.contains("Wrong-imap-Pw-5e"));
 }
@@ -309,7 +364,9 @@ fn without_move_the_mail_is_copied_flagged_and_expunged() {
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     // A server that announces neither MOVE nor UIDPLUS: COPY + \Deleted + EXPUNGE.
-    let (c, _dovecot) = set_up("imap_capability = IMAP4rev1 LITERAL+ SASL-IR IDLE STARTTLS\n");
+    let (c, _dovecot) = set_up(
+        "auth_failure_delay = 0\nimap_capability = IMAP4rev1 LITERAL+ SASL-IR IDLE STARTTLS\n",
+    );
     let _bus = c.serve_bus();
     c.deliver(&mail(
         1,
