@@ -2,7 +2,9 @@
 //! the sandbox bus, the journal, error reports).
 
 pub mod http;
+pub mod identity_rest;
 pub mod journal;
+pub mod ldap;
 pub mod logging;
 pub mod mail;
 pub mod planning;

@@ -16,7 +16,7 @@ use crate::domain::texts::{self, Uploaded};
 use crate::domain::ticket::{
     CommentKind, ESTAT_OBERT, NewAttachment, NewComment, TicketChanges, TicketInfo,
 };
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
+use crate::ports::{Clock, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Why a filter did not finish.
 #[derive(Debug)]
@@ -119,7 +119,7 @@ pub(super) struct Run<'a, T, I, C, J, R> {
 impl<'a, T, I, C, J, R> Run<'a, T, I, C, J, R>
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: super::identity::UserLookup,
     C: Clock,
     J: Journal,
     R: RateLimit,

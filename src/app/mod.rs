@@ -53,7 +53,7 @@ use crate::domain::identity::IdentityRules;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::rules::Rule;
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
+use crate::ports::{Clock, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Settings of the use case, validated and compiled once from the configuration.
 #[derive(Debug, Clone)]
@@ -71,7 +71,8 @@ pub struct Settings {
     pub regex_message_id: Regex,
     /// `afegir_solicitants_addicionals_en_cc_nomes_via`, when set.
     pub cc_via: Option<Regex>,
-    /// `zona_horaria`; `None` = the offset of the clock's `now()` (the server's zone).
+    /// `zona_horaria`, else the server's zone read at load time; `None` = the offset
+    /// of the clock's `now()` (when the server's zone could not be told).
     pub time_zone: Option<Tz>,
     /// `adreces_propies` plus `notificar_errors_from`, bare and in canonical form.
     pub own_addresses: Vec<String>,
@@ -153,7 +154,12 @@ impl Settings {
         };
         let time_zone =
             match config.zona_horaria.as_deref().map(str::trim) {
-                None | Some("") => None,
+                // The server's own zone rules (TZ / the system zone database), so a
+                // mail dated in summer is written in summer time in December too.
+                None | Some("") => config
+                    .server_time_zone
+                    .as_deref()
+                    .and_then(|name| name.parse::<Tz>().ok()),
                 Some(name) => Some(name.parse::<Tz>().map_err(|_| {
                     ConfigError(format!("zona_horaria: unknown time zone {name:?}"))
                 })?),
@@ -287,7 +293,7 @@ pub async fn deliver<T, I, C, J, R>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
     C: Clock,
     J: Journal,
     R: RateLimit,
@@ -386,7 +392,7 @@ pub async fn deliver_with_deadline<T, I, C, J, R>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
     C: Clock,
     J: Journal,
     R: RateLimit,

@@ -243,13 +243,14 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
         None => &NoRateLimit,
     };
     let deadline = Duration::from_secs(config.deadline_secs);
+    let directories = services.directories();
     if mode.dry_run {
         let planner = PlanningTicketSystem::new(services.tickets.clone());
         let d = app::deliver_with_deadline(
             mail,
             &settings,
             &planner,
-            &services.identity,
+            &directories,
             &SystemClock,
             &journal,
             &NoRateLimit,
@@ -262,7 +263,7 @@ async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> U
         mail,
         &settings,
         &services.tickets,
-        &services.identity,
+        &directories,
         &SystemClock,
         &journal,
         &rate,

@@ -8,6 +8,7 @@ mod faults;
 mod filters;
 mod identity;
 mod journal;
+mod ldap;
 mod loop_protection;
 mod mail_corpus;
 mod mail_props;
