@@ -484,10 +484,15 @@ fn lookup_user_from_mails_addicionals() {
         b"",
     );
     assert_eq!(code(&o), 0, "stderr: {}", text(&o.stderr));
-    assert_eq!(
-        text(&o.stdout),
-        "nom.cognom\t(found by mails_addicionals)\n"
+    // issue 13: the directories tried come first, the answer is the last line
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("mails_addicionals  found nom.cognom ("),
+        "{out}"
     );
+    assert_eq!(lines[1], "nom.cognom\t(found by mails_addicionals)");
 }
 
 // --------------------------------------------------------- import-settings
