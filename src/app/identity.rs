@@ -527,4 +527,120 @@ mod tests {
         // the static map needs no directory
         assert_eq!(run(&d, "a@gmail.com").unwrap().unwrap().0, "anna");
     }
+
+    /// Counts the calls it gets; knows "ldap@x.org" as an LDAP entry.
+    #[derive(Default)]
+    struct Counting {
+        calls: std::cell::Cell<usize>,
+        down: bool,
+    }
+
+    impl MailDirectory for Counting {
+        async fn entries_by_mail(&self, address: &str) -> Result<Vec<DirectoryEntry>, PortError> {
+            self.calls.set(self.calls.get() + 1);
+            if self.down {
+                return Err(PortError::Transient("ldap down".into()));
+            }
+            Ok(if address.ends_with("@x.org") {
+                vec![DirectoryEntry {
+                    dn: "cn=l,ou=unitat,dc=x".into(),
+                    cn: vec!["l".into()],
+                }]
+            } else {
+                Vec::new()
+            })
+        }
+        async fn probe(&self) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    fn settings_with(extra: &str) -> Settings {
+        let text = format!(
+            "{extra}\nLDAP_SERVER_URL = \"ldap://127.0.0.1:1\"\nLDAP_BASE_SEARCH = \"dc=x\"\n\
+             [mails_addicionals]\n\"a@x.org\" = \"alias\"\n\
+             [patrons_mail_addicionals]\n\"^.*@x\\\\.org$\" = \"patro\"\n"
+        );
+        Settings::from_config(&Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap())
+            .unwrap()
+    }
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn chain_follows_the_configured_order() {
+        let persones = dir();
+        let ldap = Counting::default();
+        let chain: Directories<'_, Dir, NoDirectory, Counting> =
+            Directories::new(&persones, None, Some(&ldap));
+        // old keys only: mails_addicionals, persones, ldap (configured), patrons
+        let s = settings_with("");
+        assert_eq!(
+            s.config.directory_order(),
+            ["mails_addicionals", "persones", "ldap", "patrons"]
+        );
+        assert_eq!(
+            block(chain.lookup("a@x.org", &s)).unwrap().unwrap().1,
+            Found::MailsAddicionals
+        );
+        assert_eq!(
+            block(chain.lookup("b@x.org", &s)).unwrap().unwrap(),
+            ("l@unitat".into(), Found::Ldap)
+        );
+        // patterns first: LDAP is never asked
+        let s = settings_with("directoris = [\"patrons\", \"ldap\"]");
+        let before = ldap.calls.get();
+        let chain: Directories<'_, Dir, NoDirectory, Counting> =
+            Directories::new(&persones, None, Some(&ldap));
+        assert_eq!(
+            block(chain.lookup("c@x.org", &s)).unwrap().unwrap().1,
+            Found::Pattern
+        );
+        assert_eq!(ldap.calls.get(), before);
+        // a directory left out is not asked: joan.puig is in Persones only
+        assert_eq!(block(chain.lookup("joan.puig@upc.edu", &s)).unwrap(), None);
+        let (attempts, _) = block(chain.lookup_traced("joan.puig@upc.edu", &s));
+        let names: Vec<&str> = attempts.iter().map(|a| a.source.name()).collect();
+        assert_eq!(names, ["patrons", "ldap"]);
+    }
+
+    #[test]
+    fn one_lookup_per_address_per_run_and_failures_are_not_cached() {
+        let persones = dir();
+        let ldap = Counting::default();
+        let s = settings_with("directoris = [\"ldap\"]");
+        let chain: Directories<'_, Dir, NoDirectory, Counting> =
+            Directories::new(&persones, None, Some(&ldap));
+        for _ in 0..3 {
+            assert_eq!(
+                block(chain.lookup("b@x.org", &s)).unwrap().unwrap().0,
+                "l@unitat"
+            );
+            assert_eq!(block(chain.lookup("nobody@y.org", &s)).unwrap(), None);
+        }
+        assert_eq!(ldap.calls.get(), 2, "one call per address");
+        // a new run (a new chain) asks again
+        let chain: Directories<'_, Dir, NoDirectory, Counting> =
+            Directories::new(&persones, None, Some(&ldap));
+        block(chain.lookup("b@x.org", &s)).unwrap();
+        assert_eq!(ldap.calls.get(), 3);
+        let down = Counting {
+            down: true,
+            ..Counting::default()
+        };
+        let chain: Directories<'_, Dir, NoDirectory, Counting> =
+            Directories::new(&persones, None, Some(&down));
+        assert!(
+            block(chain.lookup("b@x.org", &s))
+                .unwrap_err()
+                .is_transient()
+        );
+        assert!(block(chain.lookup("b@x.org", &s)).is_err());
+        assert_eq!(down.calls.get(), 2);
+    }
 }
