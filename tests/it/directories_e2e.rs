@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use mailtoticket::adapters::sandbox::{add_person, list_tickets};
+use mailtoticket::adapters::sandbox::{add_person, list_tickets, load_ticket};
 
 use crate::ldap::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
 
@@ -188,4 +188,37 @@ fn identity_rest_api_of_the_sandbox_finds_the_requester() {
     let o = run(&cfg, &["check"], b"");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("identitat_digital"));
+}
+
+#[test]
+fn ticket_time_follows_the_tz_rules_of_the_mails_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let raw = b"From: <nom.cognom@upc.edu>\nTo: <suport@upc.edu>\n\
+Date: Wed, 2 Apr 2025 10:18:40 +0200\nMessage-ID: <dst-1@upc.edu>\nSubject: Hora d'estiu\n\nHola\n";
+    let mut child = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .env("TZ", "Europe/Madrid")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        text(&o.stdout).starts_with("X-Mailtoticket: SUCCESS"),
+        "{}",
+        text(&o.stderr)
+    );
+    let sandbox = dir.path().join("sandbox");
+    let code = list_tickets(&sandbox).unwrap().last().unwrap().codi;
+    let ticket = load_ticket(&sandbox, code).unwrap().unwrap();
+    // whatever today's offset is, the mail's own date is in summer time (+02:00)
+    assert!(
+        ticket.descripcio.contains("del 02/04/2025 a les 10:18]"),
+        "{}",
+        ticket.descripcio
+    );
 }

@@ -8,6 +8,7 @@ mod directories_e2e;
 mod faults;
 mod filters;
 mod identity;
+mod identity_behaviours;
 mod identity_rest;
 mod journal;
 mod ldap;
