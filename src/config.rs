@@ -279,9 +279,9 @@ pub struct Config {
     #[serde(default = "d_not_found_statuses")]
     pub identitat_digital_no_trobat: Vec<u16>,
     /// The server's time zone (IANA name) read from `TZ` or the system by
-    /// [`Config::load`]; not a key of the file.
+    /// [`Config::load`]; not a key of the file (see [`Config::server_time_zone`]).
     #[serde(skip)]
-    pub server_time_zone: Option<String>,
+    server_zone: Option<String>,
 }
 
 fn d_not_found_statuses() -> Vec<u16> {
@@ -368,7 +368,7 @@ impl Config {
             .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
         let mut config = Config::from_toml(&text, path)?;
         config.resolve_secrets(path, |k| std::env::var(k).ok())?;
-        config.server_time_zone = detect_server_time_zone(|k| std::env::var(k).ok());
+        config.server_zone = detect_server_time_zone(|k| std::env::var(k).ok());
         Ok(config)
     }
 
@@ -665,6 +665,17 @@ impl Config {
         {
             bad("identitat_digital_url", e);
         }
+    }
+
+    /// The server's time zone found by [`Config::load`] (`None` for a configuration
+    /// parsed from text, or when the zone cannot be told).
+    pub fn server_time_zone(&self) -> Option<&str> {
+        self.server_zone.as_deref()
+    }
+
+    /// Sets the server's time zone (what [`Config::load`] reads from `TZ`).
+    pub fn set_server_time_zone(&mut self, zone: Option<String>) {
+        self.server_zone = zone;
     }
 
     /// The identity chain in order: `directoris`, else the old order with the

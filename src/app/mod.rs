@@ -157,8 +157,7 @@ impl Settings {
                 // The server's own zone rules (TZ / the system zone database), so a
                 // mail dated in summer is written in summer time in December too.
                 None | Some("") => config
-                    .server_time_zone
-                    .as_deref()
+                    .server_time_zone()
                     .and_then(|name| name.parse::<Tz>().ok()),
                 Some(name) => Some(name.parse::<Tz>().map_err(|_| {
                     ConfigError(format!("zona_horaria: unknown time zone {name:?}"))

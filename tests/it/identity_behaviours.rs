@@ -29,7 +29,7 @@ fn date(rfc3339: &str) -> DateTime<FixedOffset> {
 fn server_settings(zone: Option<&str>) -> Settings {
     let text = BASE.replace("zona_horaria = \"Europe/Madrid\"", "");
     let mut config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
-    config.server_time_zone = zone.map(str::to_string);
+    config.set_server_time_zone(zone.map(str::to_string));
     Settings::from_config(&config).unwrap()
 }
 
