@@ -173,3 +173,46 @@ fn requester_replying_from_another_spelling_is_the_ticket_requester_not_notified
         ("extern".to_string(), true)
     );
 }
+
+/// The directory keys are validated with the key named.
+#[test]
+fn directory_keys_are_validated() {
+    let problems = |text: &str| -> Vec<(String, String)> {
+        Config::from_toml(text, std::path::Path::new("t.toml"))
+            .unwrap()
+            .problems()
+            .into_iter()
+            .filter(|(k, _)| {
+                k.starts_with("director") || k.starts_with("LDAP") || k.starts_with("identitat")
+            })
+            .collect()
+    };
+    assert!(problems("").is_empty());
+    let p = problems("directoris = [\"persones\", \"ldpa\", \"persones\"]");
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].1.contains("unknown directory `ldpa`"), "{p:?}");
+    assert!(p[1].1.contains("listed twice"), "{p:?}");
+    let p = problems("directoris = [\"ldap\", \"identitat_digital\"]");
+    let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "LDAP_SERVER_URL",
+            "LDAP_BASE_SEARCH",
+            "identitat_digital_apikey"
+        ]
+    );
+    // the old keys alone turn LDAP on, in the old place of the chain
+    let c = Config::from_toml(
+        "LDAP_SERVER_URL = \"ldaps://l.example\"\nLDAP_BASE_SEARCH = \"dc=x\"\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        c.directory_order(),
+        ["mails_addicionals", "persones", "ldap", "patrons"]
+    );
+    assert!(c.ldap_starttls, "StartTLS is on by default");
+    let p = problems("identitat_digital_url = \"ftp://x\"\ndirectoris_opcionals = [\"x\"]");
+    assert_eq!(p.len(), 2, "{p:?}");
+}
