@@ -176,11 +176,8 @@ where
         settings: &Settings,
     ) -> (Vec<Attempt>, Result<Option<(String, Found)>, PortError>) {
         let mut attempts = Vec::new();
-        let optional = &settings.config.directoris_opcionals;
-        for name in settings.config.directory_order() {
-            let Some(source) = Source::parse(&name) else {
-                continue;
-            };
+        let optional = &settings.optional_directories;
+        for &source in &settings.directories {
             let started = Instant::now();
             let answer = match source {
                 Source::MailsAddicionals => Ok(settings
@@ -223,7 +220,7 @@ where
                     return (attempts, Ok(Some(found)));
                 }
                 Ok(None) => {}
-                Err(e) if optional.iter().any(|o| o == source.name()) => {
+                Err(e) if optional.contains(&source) => {
                     warn!(
                         "El directori {} ha fallat per {canonical} i és opcional: el salto ({e})",
                         source.name()
@@ -429,7 +426,8 @@ mod tests {
 
     fn config() -> Config {
         Config::from_toml(
-            "[mails_addicionals]\n\"a@gmail.com\" = \"anna\"\n\
+            "bus = \"sandbox\"\nequip_resolutor_nous = \"1\"\n\
+             [mails_addicionals]\n\"a@gmail.com\" = \"anna\"\n\
              [patrons_mail_addicionals]\n\"^(.*)@estudiant\\\\.upc\\\\.edu$\" = \"%s\"\n\
              \"^.*@extern\\\\.org$\" = \"extern\"\n",
             std::path::Path::new("t.toml"),
@@ -443,7 +441,7 @@ mod tests {
             .unwrap()
             .block_on(find_username_and_step(
                 addr,
-                &Settings::from_config(&config()).unwrap(),
+                &crate::config::Settings::build(&config()).unwrap().app,
                 dir,
             ))
     }
@@ -557,12 +555,16 @@ mod tests {
 
     fn settings_with(extra: &str) -> Settings {
         let text = format!(
-            "{extra}\nLDAP_SERVER_URL = \"ldap://127.0.0.1:1\"\nLDAP_BASE_SEARCH = \"dc=x\"\n\
+            "{extra}\nbus = \"sandbox\"\nequip_resolutor_nous = \"1\"\n\
+             LDAP_SERVER_URL = \"ldap://127.0.0.1:1\"\nLDAP_BASE_SEARCH = \"dc=x\"\n\
              [mails_addicionals]\n\"a@x.org\" = \"alias\"\n\
              [patrons_mail_addicionals]\n\"^.*@x\\\\.org$\" = \"patro\"\n"
         );
-        Settings::from_config(&Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap())
-            .unwrap()
+        crate::config::Settings::build(
+            &Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap(),
+        )
+        .unwrap()
+        .app
     }
 
     fn block<F: std::future::Future>(f: F) -> F::Output {
@@ -581,8 +583,13 @@ mod tests {
         // old keys only: mails_addicionals, persones, ldap (configured), patrons
         let s = settings_with("");
         assert_eq!(
-            s.config.directory_order(),
-            ["mails_addicionals", "persones", "ldap", "patrons"]
+            s.directories,
+            [
+                Source::MailsAddicionals,
+                Source::Persones,
+                Source::Ldap,
+                Source::Patrons
+            ]
         );
         assert_eq!(
             block(chain.lookup("a@x.org", &s)).unwrap().unwrap().1,

@@ -4,7 +4,7 @@
 //! the ticket has.
 
 use chrono::{DateTime, FixedOffset};
-use mailtoticket::app::{Settings, deliver};
+use mailtoticket::app::{Ports, Settings, deliver};
 use mailtoticket::config::Config;
 use mailtoticket::domain::outcome::Status;
 use mailtoticket::domain::ticket::{CommentKind, ESTAT_OBERT, NewComment};
@@ -30,7 +30,7 @@ fn server_settings(zone: Option<&str>) -> Settings {
     let text = BASE.replace("zona_horaria = \"Europe/Madrid\"", "");
     let mut config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
     config.set_server_time_zone(zone.map(str::to_string));
-    Settings::from_config(&config).unwrap()
+    mailtoticket::config::Settings::build(&config).unwrap().app
 }
 
 /// The "a les HH:MM" the new ticket's header gets for a mail sent at `sent`, with
@@ -49,11 +49,13 @@ fn written_time(s: &Settings, sent: &str) -> String {
     let d = block(deliver(
         &m,
         s,
-        &t,
-        &directory_of_pep(),
-        &winter,
-        &journal(),
-        &NoRateLimit,
+        &Ports {
+            tickets: &t,
+            identity: &directory_of_pep(),
+            clock: &winter,
+            journal: &journal(),
+            rate: &NoRateLimit,
+        },
     ));
     assert_eq!(d.status, Status::Success, "{d:?}");
     let text = seen.lock().unwrap().clone();
@@ -89,9 +91,10 @@ fn local_time_uses_the_server_zone_rules_for_the_mails_own_date() {
         assert_eq!(written_time(&s, sent), expected, "{sent}");
     }
     // zona_horaria still wins over the server's zone
-    let mut config = s.config.clone();
-    config.zona_horaria = Some("America/New_York".into());
-    let ny = Settings::from_config(&config).unwrap();
+    let text = BASE.replace("Europe/Madrid", "America/New_York");
+    let mut config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    config.set_server_time_zone(Some("Europe/Madrid".into()));
+    let ny = mailtoticket::config::Settings::build(&config).unwrap().app;
     assert_eq!(
         written_time(&ny, "2025-04-02T10:18:40+02:00"),
         "02/04/2025 a les 04:18"
@@ -144,7 +147,17 @@ fn reply_author(from: &'static str, on_ticket: &'static str) -> (String, bool) {
     let mut d = MockDirectory::new();
     d.expect_person().returning(|_| Ok(None));
     d.expect_persons_by_email().returning(|_| Ok(vec![]));
-    let out = block(deliver(&m, &s, &t, &d, &clock(), &journal(), &NoRateLimit));
+    let out = block(deliver(
+        &m,
+        &s,
+        &Ports {
+            tickets: &t,
+            identity: &d,
+            clock: &clock(),
+            journal: &journal(),
+            rate: &NoRateLimit,
+        },
+    ));
     assert_eq!(out.status, Status::Success, "{out:?}");
     let c = seen.lock().unwrap().clone().unwrap();
     assert_eq!(c.tipus, CommentKind::Public);
@@ -178,10 +191,16 @@ fn requester_replying_from_another_spelling_is_the_ticket_requester_not_notified
 #[test]
 fn directory_keys_are_validated() {
     let problems = |text: &str| -> Vec<(String, String)> {
-        Config::from_toml(text, std::path::Path::new("t.toml"))
-            .unwrap()
-            .problems()
+        let c = Config::from_toml(
+            &format!("bus = \"sandbox\"\nequip_resolutor_nous = \"1\"\n{text}"),
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        mailtoticket::config::Settings::build(&c)
+            .err()
+            .unwrap_or_default()
             .into_iter()
+            .map(|p| (p.key, p.what))
             .filter(|(k, _)| {
                 k.starts_with("director") || k.starts_with("LDAP") || k.starts_with("identitat")
             })

@@ -64,13 +64,14 @@ async fn mount_token(server: &MockServer, times: u64) {
 
 fn settings() -> Settings {
     let config = Config::from_toml(
-        "directoris = [\"identitat_digital\", \"patrons\"]\n\
+        "bus = \"sandbox\"\nequip_resolutor_nous = \"1\"\n\
+         directoris = [\"identitat_digital\", \"patrons\"]\n\
          identitat_digital_apikey = \"k\"\n\
          [patrons_mail_addicionals]\n\"^.*@example\\\\.net$\" = \"patro\"\n",
         Path::new("t.toml"),
     )
     .unwrap();
-    Settings::from_config(&config).unwrap()
+    mailtoticket::config::Settings::build(&config).unwrap().app
 }
 
 struct Unused;

@@ -224,20 +224,20 @@ impl IdentityDirectory for Nobody {
     }
 }
 
-fn chain_settings(url: &str) -> Settings {
+fn chain_config(url: &str, extra: &str) -> Config {
     let text = format!(
-        "directoris = [\"mails_addicionals\", \"persones\", \"ldap\", \"patrons\"]\n\
+        "bus = \"sandbox\"\nequip_resolutor_nous = \"1\"\n{extra}\n\
+         directoris = [\"mails_addicionals\", \"persones\", \"ldap\", \"patrons\"]\n\
          LDAP_SERVER_URL = \"{url}\"\nLDAP_BASE_SEARCH = \"{SUFFIX}\"\n\
          [patrons_mail_addicionals]\n\"^.*@example\\\\.net$\" = \"patro\"\n"
     );
-    let config = Config::from_toml(&text, Path::new("t.toml")).unwrap();
-    let problems: Vec<_> = config
-        .problems()
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("LDAP") || k.starts_with("director"))
-        .collect();
-    assert!(problems.is_empty(), "{problems:?}");
-    Settings::from_config(&config).unwrap()
+    Config::from_toml(&text, Path::new("t.toml")).unwrap()
+}
+
+fn chain_settings(url: &str) -> Settings {
+    mailtoticket::config::Settings::build(&chain_config(url, ""))
+        .unwrap()
+        .app
 }
 
 fn chain_lookup(
@@ -324,9 +324,12 @@ fn slapd_finds_people_and_keeps_not_found_apart_from_failure() {
     assert!(e.is_transient(), "{e}");
     assert!(started.elapsed() < Duration::from_secs(3));
     // ... unless LDAP is configured as optional: then the chain goes on
-    let mut config = s.config.clone();
-    config.directoris_opcionals = vec!["ldap".into()];
-    let optional = Settings::from_config(&config).unwrap();
+    let optional = mailtoticket::config::Settings::build(&chain_config(
+        &server.url(),
+        "directoris_opcionals = [\"ldap\"]",
+    ))
+    .unwrap()
+    .app;
     assert_eq!(
         chain_lookup(&ldap, &optional, "x@example.net")
             .unwrap()
