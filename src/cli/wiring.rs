@@ -9,14 +9,21 @@ use crate::adapters::identity_rest::{RestIdentityDirectory, RestSettings};
 use crate::adapters::ldap::{LdapDirectory, LdapSettings};
 use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
-use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
 use crate::config::{Bus, Config};
 use crate::domain::mail::Mail;
 use crate::ports::MailDecoder;
+#[cfg(feature = "sandbox")]
+use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 
+/// A build without the `sandbox` feature has no simulator: no value of this type exists.
+#[cfg(not(feature = "sandbox"))]
+#[derive(Debug)]
+pub enum RunningSandbox {}
+
+#[cfg(feature = "sandbox")]
 /// Days after which the sandbox keeps a closed ticket closed when reopened.
 const SANDBOX_REOPEN_DAYS: i64 = 30;
 
@@ -74,6 +81,7 @@ impl Services {
 }
 
 /// The sandbox settings for this configuration.
+#[cfg(feature = "sandbox")]
 pub fn sandbox_config(config: &Config) -> SandboxConfig {
     SandboxConfig {
         dir: config.sandbox_dir(),
@@ -89,6 +97,15 @@ pub fn sandbox_config(config: &Config) -> SandboxConfig {
 /// Builds the adapters (must run inside a tokio runtime). Errors name the key.
 pub async fn connect(config: &Config) -> Result<Services, String> {
     let (sandbox, gn6_url, persones_url) = match config.bus {
+        #[cfg(not(feature = "sandbox"))]
+        Bus::Sandbox => {
+            return Err(
+                "key `bus`: \"sandbox\" is not available: this build was made without \
+                 the `sandbox` feature"
+                    .to_string(),
+            );
+        }
+        #[cfg(feature = "sandbox")]
         Bus::Sandbox => {
             let sb = sandbox::start(sandbox_config(config), 0)
                 .await
@@ -127,9 +144,13 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
     };
     let order = config.directory_order();
     let rest = if order.iter().any(|d| d == "identitat_digital") {
-        let base_url = match (&config.identitat_digital_url, &sandbox) {
+        #[cfg(feature = "sandbox")]
+        let simulated = sandbox.as_ref().map(RunningSandbox::identitat_url);
+        #[cfg(not(feature = "sandbox"))]
+        let simulated: Option<String> = None;
+        let base_url = match (&config.identitat_digital_url, simulated) {
             (Some(url), _) => url.clone(),
-            (None, Some(sb)) => sb.identitat_url(),
+            (None, Some(url)) => url,
             (None, None) => crate::config::IDENTITAT_DIGITAL_URL.to_string(),
         };
         Some(Retrying::new(RestIdentityDirectory::new(

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use mailtoticket::adapters::sandbox::{add_person, list_tickets, load_ticket};
+use mailtoticket::sandbox::{add_person, list_tickets, load_ticket};
 
 use crate::ldap::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
 
