@@ -54,6 +54,9 @@ pub struct Services {
     pub rest: Option<Retrying<RestIdentityDirectory>>,
     /// The LDAP directory, when the chain uses it.
     pub ldap: Option<LdapDirectory>,
+    /// The endpoint URLs in use (for `check`).
+    pub gn6_url: String,
+    pub persones_url: String,
 }
 
 /// The identity chain of one mail (a fresh per-run cache).
@@ -183,6 +186,8 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
     Ok(Services {
         rest,
         ldap,
+        gn6_url: gn6_url.clone(),
+        persones_url: persones_url.clone(),
         tickets: Retrying::new(SoapTicketSystem::new(
             transport.clone(),
             gn6_url,
