@@ -4,6 +4,7 @@ mod app_support;
 mod auto_corpus;
 mod bad_input;
 mod bad_input_e2e;
+mod bounce_e2e;
 mod cli;
 mod faults;
 mod filters;
