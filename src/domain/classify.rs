@@ -140,7 +140,7 @@ pub fn classify(mail: &Mail, opts: &ClassifyOptions) -> Decision {
 
 static OOF_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(?:(?:re|fw|fwd|rv)\s*:\s*)?(?:out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?response|autoreply|auto[- ]reply|auto:\s|respuesta autom[aá]tica|resposta autom[aà]tica|fuera de (?:la )?oficina|fora de (?:l'|la )?oficina|r[ée]ponse automatique|abwesenheitsnotiz|(?:abs[èe]ncia|ausencia|absence)(?:\s*[:(\-]|\s*$))",
+        r"(?i)^\s*(?:(?:re|fw|fwd|rv)\s*:\s*)?(?:out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?response|autoreply|auto[- ]reply|respuesta autom[aá]tica|resposta autom[aà]tica|fuera de (?:la )?oficina|fora de (?:l'|la )?oficina|r[ée]ponse automatique|abwesenheitsnotiz|(?:abs[èe]ncia|ausencia|absence)(?:\s*[:(\-]|\s*$))",
     )
     .expect("static regex")
 });
@@ -392,8 +392,11 @@ pub static SIGNALS: &[Signal] = &[
         outcome: OOF,
         check: |m, _| {
             let s = m.subject.trim();
-            (oof_subject(&m.subject) || s.to_ascii_lowercase().ends_with("(automatic response)"))
-                .then(|| format!("Subject: {s}"))
+            // Lotus Notes writes `AUTO:` in capitals; "Auto: ..." is a person's subject.
+            (oof_subject(&m.subject)
+                || s.starts_with("AUTO: ")
+                || s.to_ascii_lowercase().ends_with("(automatic response)"))
+            .then(|| format!("Subject: {s}"))
         },
     },
     Signal {
@@ -959,5 +962,185 @@ mod tests {
             ]),
             Some(AutoClass::OutOfOffice)
         );
+    }
+
+    fn structured(root: &str, parts: &[&str]) -> Mail {
+        let mut m = mail(&[HUMAN]);
+        m.content_type = root.into();
+        m.structure.part_types = std::iter::once(root)
+            .chain(parts.iter().copied())
+            .map(String::from)
+            .collect();
+        m
+    }
+
+    #[test]
+    fn structural_dsn_shapes_are_bounces() {
+        // A bare message/delivery-status mail.
+        let m = structured("message/delivery-status", &[]);
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        // A DSN inside multipart/mixed.
+        let m = structured(
+            "multipart/mixed",
+            &["text/plain", "message/delivery-status", "message/rfc822"],
+        );
+        let (c, r) = auto(&m).unwrap();
+        assert_eq!(
+            (c, r.as_str()),
+            (AutoClass::Bounce, "MIME part message/delivery-status")
+        );
+        // The report type read by the raw walker when the parser saw no multipart/report
+        // (a part it could not decode).
+        let mut m = structured("text/plain", &[]);
+        m.structure.report_types = vec!["delivery-status".into()];
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        // Returned headers only.
+        let m = structured("multipart/mixed", &["text/plain", "text/rfc822-headers"]);
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        // A person forwarding a message is not a bounce.
+        let m = structured("multipart/mixed", &["text/plain", "message/rfc822"]);
+        assert_eq!(auto(&m), None);
+    }
+
+    #[test]
+    fn null_return_path_from_the_raw_headers() {
+        let mut m = mail(&[HUMAN]);
+        m.structure.headers = vec![("Return-Path".into(), "< >".into())];
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+    }
+
+    #[test]
+    fn mailer_daemon_with_an_empty_address() {
+        let mut m = mail(&[("From", "MAILER-DAEMON <>"), ("Subject", "Hola")]);
+        m.from.clear();
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        assert_eq!(
+            class(&[("From", "post_master@vtext.example.com")]),
+            Some(AutoClass::Bounce)
+        );
+    }
+
+    #[test]
+    fn bounce_subjects_at_the_start_only() {
+        for s in [
+            "Mail delivery failed: returning message to sender",
+            "Undeliverable: Tiquet 12",
+            "failure notice",
+            "Delivery Status Notification (Failure)",
+            "メールエラー通知",
+            "Unzustellbar: Hallo",
+        ] {
+            assert_eq!(
+                class(&[HUMAN, ("Subject", s)]),
+                Some(AutoClass::Bounce),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Re: Undeliverable: Tiquet 12")]),
+            None
+        );
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Què vol dir failure notice?")]),
+            None
+        );
+    }
+
+    #[test]
+    fn carrier_notice_from_no_reply_returning_the_message() {
+        let mut m = structured("multipart/mixed", &["text/plain", "message/rfc822"]);
+        m.from = vec!["no-reply@carrier.example.jp".into()];
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        m.structure.part_types.pop();
+        assert_eq!(
+            auto(&m),
+            None,
+            "no-reply alone is a notification, not proof"
+        );
+    }
+
+    #[test]
+    fn lotus_and_aol_out_of_office() {
+        assert_eq!(
+            class(&[
+                HUMAN,
+                (
+                    "Subject",
+                    "AUTO: Smith, John is out of the office. (returning 05/01)"
+                )
+            ]),
+            Some(AutoClass::OutOfOffice)
+        );
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Re:   flowers (Automatic Response)")]),
+            Some(AutoClass::OutOfOffice)
+        );
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Auto: renting, a question")]),
+            None
+        );
+    }
+
+    #[test]
+    fn list_manager_notices() {
+        assert_eq!(
+            class(&[
+                ("From", "2ndml-admin@example.com"),
+                ("X-MLServer", "fml 4.0")
+            ]),
+            Some(AutoClass::BulkOrList)
+        );
+        assert_eq!(
+            class(&[
+                ("From", "suport-owner@llistes.upc.edu"),
+                ("List-Id", "<suport.llistes.upc.edu>")
+            ]),
+            Some(AutoClass::BulkOrList)
+        );
+        // A person posting to a list is not a notice of the list manager.
+        assert_eq!(
+            class(&[HUMAN, ("List-Id", "<suport.llistes.upc.edu>")]),
+            None
+        );
+        // An -admin mailbox writing without list headers is a person.
+        assert_eq!(class(&[("From", "sys-admin@upc.edu")]), None);
+    }
+
+    #[test]
+    fn feedback_reports_fax_and_feedback_id() {
+        let mut m = mail(&[HUMAN]);
+        m.content_type = "multipart/report".into();
+        m.report_type = Some("feedback-report".into());
+        assert_eq!(
+            detect(
+                &m,
+                Context {
+                    skip_list_mail: false
+                }
+            )
+            .unwrap()
+            .0
+            .signal
+            .name,
+            "feedback-report"
+        );
+        let m = structured("multipart/fax-message", &["text/plain", "image/tiff"]);
+        assert_eq!(auto(&m).unwrap().0, AutoClass::AutoReply);
+        assert_eq!(
+            class(&[HUMAN, ("Feedback-ID", "1:campaign:esp")]),
+            Some(AutoClass::BulkOrList)
+        );
+    }
+
+    #[test]
+    fn every_rule_that_can_fire_has_a_class_and_unique_name() {
+        let mut names: Vec<&str> = SIGNALS.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SIGNALS.len());
+        let table = rules_table();
+        for s in SIGNALS {
+            assert!(table.contains(&format!("`{}`", s.name)));
+        }
     }
 }
