@@ -341,7 +341,18 @@ pub static SIGNALS: &[Signal] = &[
         meaning: "the subjects MTAs give their bounces",
         class: Some(AutoClass::Bounce),
         outcome: BOUNCE,
-        check: |m, _| bounce_subject(&m.subject).map(|p| format!("Subject: {p}")),
+        check: |m, _| {
+            // The phrase as the subject writes it.
+            bounce_subject(&m.subject).map(|p| {
+                let written: String = m
+                    .subject
+                    .trim_start()
+                    .chars()
+                    .take(p.chars().count())
+                    .collect();
+                format!("Subject: {written}")
+            })
+        },
     },
     Signal {
         name: "no-reply-returning-message",
