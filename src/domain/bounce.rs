@@ -183,8 +183,10 @@ mod tests {
         assert!(
             matches!(returned(&m, &re(), |_| false), Returned::Notification { ticket, .. } if ticket == "2")
         );
-        let mut m = Mail::default();
-        m.in_reply_to = vec!["<c-tiquet-id-9@gn6>".into()];
+        let m = Mail {
+            in_reply_to: vec!["<c-tiquet-id-9@gn6>".into()],
+            ..Mail::default()
+        };
         assert!(
             matches!(returned(&m, &re(), |_| false), Returned::Notification { ticket, .. } if ticket == "9")
         );
@@ -192,11 +194,13 @@ mod tests {
 
     #[test]
     fn quoted_headers_of_a_text_bounce() {
-        let mut m = Mail::default();
-        m.body_text = "The following address(es) failed:\n\n  a@b.example\n\n\
+        let m = Mail {
+            body_text: "The following address(es) failed:\n\n  a@b.example\n\n\
             ------ This is a copy of the message, including all the headers. ------\n\n\
             Message-Id: <d0-tiquet-id-31@gn6>\nSubject: x\n"
-            .into();
+                .into(),
+            ..Mail::default()
+        };
         assert!(
             matches!(returned(&m, &re(), |_| false), Returned::Notification { ticket, .. } if ticket == "31")
         );

@@ -83,13 +83,13 @@ impl Walker<'_> {
             | "message/global"
             | "message/partial"
             | "text/rfc822-headers"
-            | "message/rfc822-headers" => {
-                if !self.returned {
-                    self.returned = true;
-                    let inner = decode(body, &cte);
-                    let (h, _) = split_head(trim_leading_newlines(&inner));
-                    self.out.returned_headers = header_fields(h);
-                }
+            | "message/rfc822-headers"
+                if !self.returned =>
+            {
+                self.returned = true;
+                let inner = decode(body, &cte);
+                let (h, _) = split_head(trim_leading_newlines(&inner));
+                self.out.returned_headers = header_fields(h);
             }
             "text/plain" | "" if !self.text => {
                 self.text = true;
