@@ -5,6 +5,7 @@ mod auto_corpus;
 mod bad_input;
 mod bad_input_e2e;
 mod bounce_e2e;
+mod bounces;
 mod cli;
 mod faults;
 mod filters;
