@@ -5,24 +5,23 @@
 
 use tracing::{info, warn};
 
-use super::{Delivery, Settings, bare_address, port_status};
+use super::{Delivery, Ports, Settings, bare_address, port_status};
 use crate::domain::bounce::{self, Returned};
 use crate::domain::dsn;
 use crate::domain::filters::find_ticket_id;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::ticket::{CommentKind, NewComment};
-use crate::ports::{Clock, Journal, Step, TicketSystem};
+use crate::ports::{IdentityDirectory, Journal, Step, TicketSystem};
 
 /// Handles a mail classified as a bounce (`rule` is the classifier's).
-pub(super) async fn bounce<T: TicketSystem, C: Clock, J: Journal>(
+pub(super) async fn bounce<T: TicketSystem, I: IdentityDirectory>(
     mail: &Mail,
     settings: &Settings,
-    tickets: &T,
-    clock: &C,
-    journal: &J,
+    ports: &Ports<'_, T, I>,
     rule: &str,
 ) -> Delivery {
+    let (tickets, clock, journal) = (ports.tickets, ports.clock, ports.journal);
     let skipped = |why: String| {
         let mut d = Delivery::new(
             Status::Skip,
@@ -68,7 +67,7 @@ pub(super) async fn bounce<T: TicketSystem, C: Clock, J: Journal>(
         info!("El comentari del rebot ja es va afegir en una entrega anterior");
         return done;
     }
-    let author = settings.config.usuari_extern.trim().to_string();
+    let author = settings.usuari_extern.trim().to_string();
     let comment = NewComment {
         codi_tiquet: code.clone(),
         usuari: author.clone(),
@@ -114,10 +113,10 @@ pub(super) async fn bounce<T: TicketSystem, C: Clock, J: Journal>(
 
 /// An automatic reply (out of office, auto-reply) to a GN6 notification: still skipped,
 /// counted in the journal as `auto-reply` with the ticket. Returns that ticket.
-pub(super) fn note_reply_to_notification<J: Journal>(
+pub(super) fn note_reply_to_notification(
     mail: &Mail,
     settings: &Settings,
-    journal: &J,
+    journal: &dyn Journal,
 ) -> Option<String> {
     // Only the thread headers: a subject naming a ticket is no proof of a notification.
     let (code, _) = find_ticket_id(mail, &settings.regex_message_id, &never())?;

@@ -285,7 +285,7 @@ where
             class: AutoClass::Bounce,
             rule,
         } => {
-            let d = bounce::bounce(mail, settings, tickets, clock, journal, &rule).await;
+            let d = bounce::bounce(mail, settings, ports, rule).await;
             return completed(d, journal);
         }
         Decision::SkipAutomatic { class, rule } => {
@@ -313,7 +313,7 @@ where
                     class: AutoClass::Bounce,
                     rule,
                 } => {
-                    let d = bounce::bounce(mail, settings, tickets, clock, journal, &rule).await;
+                    let d = bounce::bounce(mail, settings, ports, &rule).await;
                     return completed(d, journal);
                 }
                 Decision::SkipAutomatic { class, rule } => {
@@ -338,7 +338,7 @@ where
 
 /// Only a success closes the record: a REJECT or ERROR must be retried in full
 /// by `reprocess` once the cause is fixed (the steps done so far stay recorded).
-fn completed<J: Journal>(mut delivery: Delivery, journal: &J) -> Delivery {
+fn completed(mut delivery: Delivery, journal: &dyn Journal) -> Delivery {
     if delivery.status == Status::Success
         && let Err(e) = journal.record(&Step::Completed, Status::Success.as_header())
     {

@@ -20,7 +20,7 @@ pub fn report(raw: &[u8], config: &Config) -> Result<String, String> {
         config.mails_no_ticket.clone(),
         config.skip_list_mail,
     )?;
-    let message_id = crate::domain::regex_cache::compile(&config.regex_message_id)
+    let message_id = regex::Regex::new(&config.regex_message_id)
         .map_err(|e| format!("regex_message_id: {e}"))?;
     let mut out = String::new();
     let hit = classify::detect(

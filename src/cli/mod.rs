@@ -215,7 +215,7 @@ pub fn run() -> u8 {
 /// `classify`: the configuration when one is found (or asked for), else the defaults.
 fn classify_stdin(config_arg: Option<&str>) -> u8 {
     let config = match load_config(config_arg) {
-        Ok((c, _)) => c,
+        Ok(loaded) => loaded.config,
         Err(e) if config_arg.is_some() => {
             eprintln!("mailtoticket: {e}");
             return 1;

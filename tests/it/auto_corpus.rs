@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use mailtoticket::adapters::mail::{AttachmentFilters, parse};
-use mailtoticket::app::deliver;
+use mailtoticket::app::{Ports, deliver};
 use mailtoticket::domain::classify::{self, ClassifyOptions, Decision};
 use mailtoticket::domain::ticket::{CommentKind, ESTAT_OBERT};
 use mailtoticket::ports::NoRateLimit;
@@ -168,14 +168,17 @@ fn no_automatic_mail_creates_reopens_or_notifies() {
         let mut d = MockDirectory::new();
         d.expect_person().returning(|_| Ok(None));
         d.expect_persons_by_email().returning(|_| Ok(vec![]));
+        let (c, j) = (clock(), journal());
         let out = futures_block(deliver(
             &mail,
             &s,
-            &t,
-            &d,
-            &clock(),
-            &journal(),
-            &NoRateLimit,
+            &Ports {
+                tickets: &t,
+                identity: &d,
+                clock: &c,
+                journal: &j,
+                rate: &NoRateLimit,
+            },
         ));
         assert!(
             out.class.is_some(),

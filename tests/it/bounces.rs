@@ -1,6 +1,6 @@
 //! Issue 14 in the use case: what a bounce may and may not do.
 
-use mailtoticket::app::{Delivery, Settings, deliver};
+use mailtoticket::app::{Delivery, Ports, Settings, deliver};
 use mailtoticket::domain::mail::Mail;
 use mailtoticket::domain::outcome::Status;
 use mailtoticket::domain::ticket::CommentKind;
@@ -20,11 +20,13 @@ fn run(m: &Mail, s: &Settings, t: &MockTickets, j: &MemoryJournal) -> Delivery {
     block(deliver(
         m,
         s,
-        t,
-        &MockDirectory::new(),
-        &clock(),
-        j,
-        &NoRateLimit,
+        &Ports {
+            tickets: t,
+            identity: &MockDirectory::new(),
+            clock: &clock(),
+            journal: j,
+            rate: &NoRateLimit,
+        },
     ))
 }
 
