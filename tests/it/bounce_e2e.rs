@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use mailtoticket::adapters::sandbox::{list_tickets, load_ticket};
+use mailtoticket::sandbox::{list_tickets, load_ticket};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
 
