@@ -2,12 +2,14 @@
 //! HTML cleaning and outcomes. No I/O, no clock, no transport or parser types.
 
 pub mod bounce;
+pub mod bus_text;
 pub mod classify;
 pub mod dsn;
 pub mod filters;
 pub mod html;
 pub mod identity;
 pub mod mail;
+pub mod mail_key;
 pub mod outcome;
 pub mod rules;
 pub mod texts;
