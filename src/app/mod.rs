@@ -36,6 +36,7 @@
 //! [`deliver_with_deadline`] bounds the whole mail; retries of read-only calls live in
 //! the `adapters::retry` decorator, so the use case never repeats a call itself.
 
+mod bounce;
 pub mod budget;
 mod filters;
 mod handle;
@@ -291,11 +292,24 @@ where
             info!("Remitent a mails_no_ticket ({item}): no el tracto");
             return Delivery::new(Status::Skip, format!("mails_no_ticket: {item}"));
         }
+        Decision::SkipAutomatic {
+            class: AutoClass::Bounce,
+            rule,
+        } => {
+            let d = bounce::bounce(mail, settings, ports, rule).await;
+            return completed(d, journal);
+        }
         Decision::SkipAutomatic { class, rule } => {
             let name = class_name(*class);
             info!("Mail automàtic ({name}, regla {rule}): no el tracto");
             let mut d = Delivery::new(Status::Skip, format!("mail automàtic: {name} ({rule})"));
             d.class = Some(name.to_string());
+            if matches!(class, AutoClass::OutOfOffice | AutoClass::AutoReply)
+                && let Some(code) = bounce::note_reply_to_notification(mail, settings, journal)
+            {
+                d.reason = format!("{}: resposta a una notificació del tiquet {code}", d.reason);
+                d.ticket = Some(code);
+            }
             return d;
         }
         Decision::Process { forced: false } => None,
@@ -305,6 +319,14 @@ where
             opts.mails_sempre_ticket.clear();
             opts.mails_no_ticket.clear();
             match classify::classify(mail, &opts) {
+                // A bounce never creates, reopens or notifies: no list forces one through.
+                Decision::SkipAutomatic {
+                    class: AutoClass::Bounce,
+                    rule,
+                } => {
+                    let d = bounce::bounce(mail, settings, ports, &rule).await;
+                    return completed(d, journal);
+                }
                 Decision::SkipAutomatic { class, rule } => {
                     info!(
                         "Mail automàtic ({}, regla {rule}) acceptat per mails_sempre_ticket: sense notificacions",
@@ -332,8 +354,12 @@ where
     let mut run = filters::Run::new(mail, settings, &budgeted, automatic.is_some(), &budget);
     let mut delivery = run.run_filters().await;
     delivery.class = automatic;
-    // Only a success closes the record: a REJECT or ERROR must be retried in full
-    // by `reprocess` once the cause is fixed (the steps done so far stay recorded).
+    completed(delivery, journal)
+}
+
+/// Only a success closes the record: a REJECT or ERROR must be retried in full
+/// by `reprocess` once the cause is fixed (the steps done so far stay recorded).
+fn completed(mut delivery: Delivery, journal: &dyn Journal) -> Delivery {
     if delivery.status == Status::Success
         && let Err(e) = journal.record(&Step::Completed, Status::Success.as_header())
     {

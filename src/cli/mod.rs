@@ -1,6 +1,7 @@
 //! Command line (driving side of the hexagon): the MDA mode and the companion
 //! commands, over the configuration, the adapters and the use case.
 
+pub mod classify;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
@@ -62,6 +63,8 @@ pub enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+    /// Read a mail on stdin and print its class and the rule that decided (no bus).
+    Classify,
     /// Run quarantined mails through the gateway again.
     Reprocess {
         /// A mail file to reprocess.
@@ -181,6 +184,7 @@ pub fn run() -> u8 {
         }
         Some(Command::ImportSettings { path }) => import(&path),
         Some(Command::Check) => check(cli.config.as_deref()),
+        Some(Command::Classify) => classify_stdin(cli.config.as_deref()),
         Some(command) => {
             #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
@@ -216,6 +220,39 @@ pub fn run() -> u8 {
                     }
                 }
             }
+        }
+    }
+}
+
+/// `classify`: the configuration when one is found (or asked for), else the defaults.
+fn classify_stdin(config_arg: Option<&str>) -> u8 {
+    let config = match load_config(config_arg) {
+        Ok(loaded) => loaded.config,
+        Err(e) if config_arg.is_some() => {
+            eprintln!("mailtoticket: {e}");
+            return 1;
+        }
+        Err(_) => match Config::from_toml("", Path::new("(defaults)")) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("mailtoticket: {e}");
+                return 1;
+            }
+        },
+    };
+    let mut raw = Vec::new();
+    if let Err(e) = io::stdin().lock().read_to_end(&mut raw) {
+        eprintln!("mailtoticket: cannot read the mail: {e}");
+        return 1;
+    }
+    match classify::report(&raw, &config) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("mailtoticket: {e}");
+            1
         }
     }
 }
@@ -371,7 +408,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 journal_api::release(config, p)
             })
         }
-        Command::Check | Command::ImportSettings { .. } => 0,
+        Command::Check | Command::ImportSettings { .. } | Command::Classify => 0,
     }
 }
 

@@ -50,6 +50,55 @@ pub struct Mail {
     pub attachments: Vec<Attachment>,
     /// Size of the raw mail in bytes.
     pub raw_len: usize,
+    /// The MIME skeleton, read from the raw bytes without decoding any text (issue 14).
+    pub structure: Structure,
+}
+
+/// Structural facts of a mail, read by the mail adapter straight from the raw bytes,
+/// independently of charsets and of the full MIME parser: the automatic-mail signals
+/// (multipart/report, message/delivery-status parts, a null Return-Path) must decide
+/// even when a part cannot be decoded. Parts inside an embedded message
+/// (`message/rfc822`) are not the mail's own parts and are not listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Structure {
+    /// Content type of every part outside embedded messages, lower-case, root first.
+    pub part_types: Vec<String>,
+    /// `report-type` of every multipart/report among them, lower-case.
+    pub report_types: Vec<String>,
+    /// The top-level header block as written: (name, value unfolded, not decoded).
+    pub headers: Vec<(String, String)>,
+    /// Body of every `message/delivery-status` (or `message/global-delivery-status`)
+    /// part, transfer-decoded, as lossy UTF-8 (RFC 3464 fields are ASCII).
+    pub delivery_status: Vec<String>,
+    /// Headers of the returned message of a bounce: the first `message/rfc822`,
+    /// `message/global`, `text/rfc822-headers` or `message/partial` part.
+    pub returned_headers: Vec<(String, String)>,
+    /// The first `text/plain` part (or a non-MIME body), transfer-decoded, lossy UTF-8.
+    pub first_text: String,
+}
+
+impl Structure {
+    /// First value of a top-level header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        first(&self.headers, name)
+    }
+
+    /// First value of a returned-message header, by case-insensitive name.
+    pub fn returned_header(&self, name: &str) -> Option<&str> {
+        first(&self.returned_headers, name)
+    }
+
+    /// Whether any part (root included) has this content type.
+    pub fn has_part(&self, content_type: &str) -> bool {
+        self.part_types.iter().any(|t| t == content_type)
+    }
+}
+
+fn first<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 impl Mail {

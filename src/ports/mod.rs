@@ -132,6 +132,9 @@ pub enum Step {
     RequesterAdded(String),
     /// The whole mail was handled; value = the final status header.
     Completed,
+    /// An automatic reply (out of office...) to a GN6 notification was skipped;
+    /// value = the ticket it answers (issue 14: counted, never commented).
+    AutoReplyTo,
     /// About to make the (non-idempotent) call of the inner step; value = when, as
     /// `dd-mm-yyyy` of the clock. An intent without its step means the outcome of
     /// that call is unknown: GN6 may have acted and the answer been lost.
@@ -154,6 +157,7 @@ impl Step {
             Step::CommentAdded => "comment".into(),
             Step::RequesterAdded(u) => format!("requester:{u}"),
             Step::Completed => "completed".into(),
+            Step::AutoReplyTo => "auto-reply".into(),
             Step::Intent(inner) => format!("pending:{}", inner.key()),
         }
     }

@@ -2,8 +2,11 @@
 
 mod app_support;
 mod architecture;
+mod auto_corpus;
 mod bad_input;
 mod bad_input_e2e;
+mod bounce_e2e;
+mod bounces;
 mod chain;
 mod cli;
 mod directories_e2e;

@@ -20,6 +20,8 @@ use md5::{Digest, Md5};
 use crate::domain::html::escape_text;
 use crate::domain::mail::{Attachment, Mail};
 
+mod structure;
+
 /// Attachment filters of the configuration (`filtrar_attachments_per_*`).
 #[derive(Debug, Clone, Default)]
 pub struct AttachmentFilters {
@@ -63,12 +65,25 @@ impl AttachmentFilters {
 pub fn parse(raw: &[u8], filters: &AttachmentFilters) -> Mail {
     // mail-parser is third-party code fed with untrusted bytes: a panic inside it must not
     // take the delivery down, so contain it and fall back to the headers alone.
-    std::panic::catch_unwind(|| parse_inner(raw, filters))
+    let mut mail = std::panic::catch_unwind(|| parse_inner(raw, filters))
         .or_else(|_| std::panic::catch_unwind(|| parse_header_block(raw)))
         .unwrap_or_else(|_| Mail {
             raw_len: raw.len(),
             ..Mail::default()
-        })
+        });
+    with_structure(&mut mail, raw);
+    mail
+}
+
+/// Adds the MIME skeleton read by our own walker (issue 14), independent of mail-parser;
+/// when mail-parser could read no header at all, the walker's raw headers stand in.
+fn with_structure(mail: &mut Mail, raw: &[u8]) {
+    if let Ok(s) = std::panic::catch_unwind(|| structure::scan(raw)) {
+        if mail.headers.is_empty() {
+            mail.headers = s.headers.clone();
+        }
+        mail.structure = s;
+    }
 }
 
 /// Fallback when the MIME walk panicked (mail-parser 0.11.9 has a `debug_assert!` on some
