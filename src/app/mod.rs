@@ -75,6 +75,54 @@ pub struct Settings {
     pub time_zone: Option<Tz>,
     /// `adreces_propies` plus `notificar_errors_from`, bare and in canonical form.
     pub own_addresses: Vec<String>,
+    /// Who may write into a ticket, and as whom (issue 10).
+    pub trust: TrustSettings,
+}
+
+/// The issue-10 settings, compiled: see `crate::domain::trust`.
+#[derive(Debug, Clone, Default)]
+pub struct TrustSettings {
+    pub agents: crate::domain::trust::NameList,
+    pub non_participants: crate::domain::trust::NonParticipantReplies,
+    pub servers: Vec<String>,
+    pub required: crate::domain::trust::Requirement,
+    pub reply_to: crate::domain::trust::ReplyToPolicy,
+}
+
+impl TrustSettings {
+    fn from_config(config: &Config) -> Result<TrustSettings, ConfigError> {
+        use crate::domain::trust::{NameList, NonParticipantReplies, ReplyToPolicy, Requirement};
+        let list = |key: &str, items: &[String]| {
+            NameList::new(items).map_err(|e| ConfigError(format!("{key}: {e}")))
+        };
+        Ok(TrustSettings {
+            agents: list("agents", &config.agents)?,
+            non_participants: NonParticipantReplies::parse(&config.respostes_no_participants)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "respostes_no_participants: {:?} is not one of privat, public, nou",
+                        config.respostes_no_participants
+                    ))
+                })?,
+            servers: config
+                .autenticacio_servidor
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            required: Requirement::parse(&config.autenticacio_requerida).ok_or_else(|| {
+                ConfigError(format!(
+                    "autenticacio_requerida: {:?} is not one of dmarc, cap",
+                    config.autenticacio_requerida
+                ))
+            })?,
+            reply_to: ReplyToPolicy {
+                forms: list("remitents_formulari", &config.remitents_formulari)?,
+                trusted_domains: config.dominis_confiats.clone(),
+                always: config.confiar_sempre_reply_to,
+            },
+        })
+    }
 }
 
 /// The bare address of `Name <a@b>` or `a@b`, lower-cased.
@@ -180,6 +228,7 @@ impl Settings {
             identity,
             cc_via,
             time_zone,
+            trust: TrustSettings::from_config(config)?,
         })
     }
 

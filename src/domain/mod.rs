@@ -11,3 +11,4 @@ pub mod regex_cache;
 pub mod rules;
 pub mod texts;
 pub mod ticket;
+pub mod trust;
