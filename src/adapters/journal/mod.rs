@@ -49,7 +49,10 @@ use chrono::{DateTime, FixedOffset, Offset, TimeDelta, TimeZone, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
+use crate::domain::trust::CcRequester;
 use crate::ports::{Clock, Journal, PortError, Step, SystemClock};
+
+mod participants;
 
 /// File name of the journal inside the state directory.
 pub const DB_FILE_NAME: &str = "journal.sqlite3";
@@ -63,7 +66,7 @@ pub const STATUS_IN_PROGRESS: &str = "IN_PROGRESS";
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 256;
 
 /// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Times are stored as UTC milliseconds plus the offset in seconds, so that a record
 /// shows the time zone the mail was handled in.
 const SCHEMA: &str = "
@@ -211,6 +214,7 @@ pub use crate::ports::RateLimit as RateLimitStore;
 #[derive(Debug, Default)]
 pub struct MemoryRateLimitStore {
     notes: Mutex<Vec<(String, DateTime<FixedOffset>)>>,
+    cc: Mutex<Vec<(String, CcRequester)>>,
 }
 
 impl RateLimitStore for MemoryRateLimitStore {
@@ -231,6 +235,21 @@ impl RateLimitStore for MemoryRateLimitStore {
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
         notes.push((normalise_sender(sender), at));
+        Ok(())
+    }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        let cc = self.cc.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(cc
+            .iter()
+            .filter(|(t, _)| t == codi_tiquet.trim())
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    fn note_cc_requester(&self, codi_tiquet: &str, r: &CcRequester) -> Result<(), PortError> {
+        let mut cc = self.cc.lock().unwrap_or_else(|p| p.into_inner());
+        cc.push((codi_tiquet.trim().to_string(), r.clone()));
         Ok(())
     }
 }
@@ -498,6 +517,14 @@ impl RateLimitStore for DeliveryJournal {
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         Ok(self.store.note_new_ticket(sender, at)?)
     }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        Ok(self.store.cc_requesters(codi_tiquet)?)
+    }
+
+    fn note_cc_requester(&self, codi_tiquet: &str, r: &CcRequester) -> Result<(), PortError> {
+        Ok(self.store.note_cc_requester(codi_tiquet, r)?)
+    }
 }
 
 /// The journal of one mail being delivered, holding the mail's exclusive lock until
@@ -610,6 +637,14 @@ impl RateLimitStore for MailRun {
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         Ok(self.store.note_new_ticket(sender, at)?)
     }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        Ok(self.store.cc_requesters(codi_tiquet)?)
+    }
+
+    fn note_cc_requester(&self, codi_tiquet: &str, r: &CcRequester) -> Result<(), PortError> {
+        Ok(self.store.note_cc_requester(codi_tiquet, r)?)
+    }
 }
 
 /// Opens the database in WAL mode and creates the schema when missing.
@@ -640,7 +675,8 @@ fn open_connection(path: &Path, busy_wait: Duration) -> rusqlite::Result<Connect
         // on a stale snapshot; `IF NOT EXISTS` makes the second one a no-op. On error
         // the connection is dropped, which rolls back.
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN IMMEDIATE; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            participants::SCHEMA
         ))?;
     }
     Ok(conn)
