@@ -6,6 +6,7 @@ pub mod journal;
 pub mod logging;
 pub mod mail;
 pub mod planning;
+pub mod private_files;
 pub mod quarantine;
 pub mod report;
 pub mod retry;

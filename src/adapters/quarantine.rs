@@ -8,7 +8,7 @@
 //! Message-ID). Names sort by time. Both files are written to a temporary name and
 //! renamed, the sidecar first: an `.eml` present means the entry is complete.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -63,7 +63,7 @@ impl Quarantine {
         reason: &str,
         now: DateTime<FixedOffset>,
     ) -> io::Result<PathBuf> {
-        fs::create_dir_all(&self.dir)?;
+        super::private_files::create_dir_all(&self.dir)?;
         let stamp = now.with_timezone(&Utc).format("%Y%m%dT%H%M%S%.3fZ");
         let digest = Sha256::digest(raw);
         let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
@@ -174,7 +174,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = OpenOptions::new()
+        let mut f = super::private_files::file_options()
             .write(true)
             .create(true)
             .truncate(true)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use super::wiring;
+use crate::adapters::journal::budget::Budgets;
 use crate::adapters::journal::{DeliveryJournal, MailRun, mail_key};
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::mail::{self as mail_adapter, AttachmentFilters};
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::domain::classify::{ClassifyOptions, Decision, classify};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
+use crate::domain::trust::ReportVerdict;
 use crate::exit;
 use crate::ports::{Clock, Journal, MemoryJournal, NoRateLimit, RateLimit, SystemClock};
 
@@ -148,29 +150,82 @@ pub async fn handle(
     let mut reported = false;
     // Never report a report: with `notificar_errors_skip` that would loop forever.
     let is_report = is_own_report(&mail, raw);
+    // Issue 10: reports and quarantined mails are capped per hour.
+    let to_quarantine = matches!(status, Status::Error | Status::Reject | Status::Unknown);
+    let to_report = config.notificar_errors
+        && !is_report
+        && exit::is_reportable(status, config.notificar_errors_skip);
+    let budgets = (!mode.dry_run && (to_quarantine || to_report))
+        .then(|| Budgets::open(&config.state_dir(), SystemClock.now()));
+    let mut report_reason = reason.clone();
+    let verdict = match &budgets {
+        Some(b) if to_report => {
+            let v = b.report(
+                mail.sender(),
+                status == Status::Reject,
+                config.max_informes_per_hora,
+            );
+            match v {
+                ReportVerdict::Send => {
+                    let omitted = b.reports_suppressed();
+                    if omitted > 0 {
+                        report_reason.push_str(&format!(
+                            " ({omitted} informes omesos en l'última hora per límit)"
+                        ));
+                    }
+                }
+                ReportVerdict::AlreadyReported => info!(
+                    "Informe no enviat: ja se n'ha enviat un sobre {} en l'última hora",
+                    mail.sender()
+                ),
+                ReportVerdict::Capped => warn!(
+                    "Informe no enviat: límit de {} informes per hora assolit ({} omesos en l'última hora)",
+                    config.max_informes_per_hora,
+                    b.reports_suppressed()
+                ),
+            }
+            v
+        }
+        _ => ReportVerdict::Send,
+    };
     if !mode.dry_run
         && !is_report
         && config.notificar_errors
         && exit::is_reportable(status, config.notificar_errors_skip)
+        && verdict == ReportVerdict::Send
     {
         let reporter = SmtpReporter::new(SmtpSettings::from_config(config));
         let log = sink.captured_since(mark);
         let report = Report {
             status,
-            reason: &reason,
+            reason: &report_reason,
             log: &log,
             original: raw,
         };
         match reporter.send(&report).await {
             Ok(()) => {
                 reported = true;
+                if let Some(b) = &budgets {
+                    b.note_report(mail.sender());
+                }
                 info!("Informe d'errors enviat a {}", config.notificar_errors_to);
             }
             Err(e) => error!("No he pogut enviar l'informe d'errors: {e}"),
         }
     }
     // A mail nobody will retry is kept for `reprocess`; TEMPFAIL stays with the MTA.
-    if !mode.dry_run && matches!(status, Status::Error | Status::Reject | Status::Unknown) {
+    let quarantine_allowed = !to_quarantine
+        || budgets
+            .as_ref()
+            .is_none_or(|b| b.quarantine(config.max_quarantena_per_hora));
+    if !mode.dry_run && to_quarantine && !quarantine_allowed {
+        warn!(
+            "Mail no desat a la quarantena: límit de {} per hora assolit ({} omesos en l'última hora)",
+            config.max_quarantena_per_hora,
+            budgets.as_ref().map_or(0, Budgets::quarantine_suppressed)
+        );
+    }
+    if !mode.dry_run && quarantine_allowed && to_quarantine {
         match super::journal_api::quarantine(config, raw, status, &reason) {
             Ok(Some(path)) => {
                 reported = true;

@@ -52,6 +52,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::trust::CcRequester;
 use crate::ports::{Clock, Journal, PortError, Step, SystemClock};
 
+pub mod budget;
 mod participants;
 
 /// File name of the journal inside the state directory.
@@ -305,8 +306,10 @@ impl DeliveryJournal {
     /// and keeps one connection to it for the life of the journal.
     pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
         let locks_dir = state_dir.join(LOCKS_DIR_NAME);
-        fs::create_dir_all(&locks_dir)?;
+        crate::adapters::private_files::create_dir_all(&locks_dir)?;
         let db_path = state_dir.join(DB_FILE_NAME);
+        // 0600 before SQLite opens it: its -wal and -shm take the same mode.
+        crate::adapters::private_files::precreate(&db_path)?;
         let conn = open_connection(&db_path, DEFAULT_DB_WAIT).map_err(|e| db_error(&db_path, e))?;
         Ok(Self {
             store: Arc::new(Store {
@@ -791,7 +794,7 @@ impl MailLock {
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(1);
         loop {
-            let file = OpenOptions::new()
+            let file = crate::adapters::private_files::file_options()
                 .read(true)
                 .write(true)
                 .create(true)
