@@ -636,3 +636,49 @@ fn state_files_are_private_under_umask_022() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("m2t.log is 644"), "{out}");
 }
+
+#[test]
+fn reply_to_of_an_authenticated_upc_sender_or_of_the_same_person_is_trusted() {
+    let w = World::new();
+    let cfg = w.config(OURS);
+    // an authenticated From in a trusted domain vouches for its Reply-To
+    let (status, _) = w.deliver(
+        &cfg,
+        &mail(
+            "nom.cognom@upc.edu",
+            "Authentication-Results: mx.upc.edu; dmarc=pass header.from=upc.edu\n\
+             Reply-To: maria.garcia@upc.edu\n",
+            "De part de la Maria",
+            "x",
+        ),
+    );
+    assert_eq!(status, "SUCCESS", "{}", w.log());
+    assert_eq!(w.ticket(w.ticket_count() as u64).solicitant, "maria.garcia");
+    // not without the pass (no header of ours: unverified)
+    let (status, _) = w.deliver(
+        &cfg,
+        &mail(
+            "nom.cognom@upc.edu",
+            "Reply-To: maria.garcia@upc.edu\n",
+            "x",
+            "x",
+        ),
+    );
+    assert_eq!(status, "SUCCESS");
+    assert_eq!(w.ticket(w.ticket_count() as u64).solicitant, "nom.cognom");
+    // From and Reply-To are one person: the Reply-To is the ticket's address
+    sandbox::add_person(
+        &w.sandbox(),
+        "nom.cognom",
+        &["nom.cognom@upc.edu".into(), "nom@gmail.com".into()],
+    )
+    .unwrap();
+    let (status, _) = w.deliver(
+        &cfg,
+        &mail("nom@gmail.com", "Reply-To: nom.cognom@upc.edu\n", "x", "x"),
+    );
+    assert_eq!(status, "SUCCESS");
+    let t = w.ticket(w.ticket_count() as u64);
+    assert_eq!(t.solicitant, "nom.cognom");
+    assert_eq!(t.email_solicitant, "nom.cognom@upc.edu");
+}
