@@ -145,6 +145,14 @@ where
         rate: &'a R,
         automatic: bool,
     ) -> Self {
+        let authenticity = sender_authenticity(mail, settings);
+        if authenticity != Authenticity::Off {
+            info!(
+                "Autenticació del remitent {}: {}",
+                mail.sender(),
+                authenticity.describe()
+            );
+        }
         Run {
             mail,
             settings,
@@ -154,7 +162,7 @@ where
             journal,
             rate,
             automatic,
-            authenticity: sender_authenticity(mail, settings),
+            authenticity,
             sender: None,
         }
     }
