@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
 use mailtoticket::adapters::mail::{AttachmentFilters, parse};
-use mailtoticket::app::{Settings, deliver};
+use mailtoticket::app::{Ports, Settings, deliver};
 use mailtoticket::config::Config;
 use mailtoticket::domain::identity::Person;
 use mailtoticket::domain::outcome::Status;
@@ -159,11 +159,13 @@ fn one_pass(rt: &tokio::runtime::Runtime, raw: &[u8], settings: &Settings) -> St
     let d = rt.block_on(deliver(
         &mail,
         settings,
-        &Instant0,
-        &Instant0,
-        &Fixed,
-        &journal,
-        &NoRateLimit,
+        &Ports {
+            tickets: &Instant0,
+            identity: &Instant0,
+            clock: &Fixed,
+            journal: &journal,
+            rate: &NoRateLimit,
+        },
     ));
     d.status
 }
@@ -186,7 +188,9 @@ pub fn run(quick: bool) -> String {
         std::path::Path::new("core-bench.toml"),
     )
     .expect("config");
-    let settings = Settings::from_config(&config).expect("settings");
+    let settings = mailtoticket::config::Settings::build(&config)
+        .expect("settings")
+        .app;
     let mut out = String::from(
         "| in-process case | mail size | runs | median | p90 | peak heap | peak / size |\n|---|---|---|---|---|---|---|\n",
     );

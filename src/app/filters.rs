@@ -6,7 +6,7 @@ use tracing::{info, warn};
 use super::identity::{
     SenderIdentity, email_without_lookup, find_username, resolve_sender, sender_authenticity,
 };
-use super::{Delivery, Settings, port_status};
+use super::{Delivery, Ports, Settings, port_status};
 use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
@@ -111,14 +111,14 @@ fn gn6(what: &'static str) -> impl FnOnce(PortError) -> Failure {
 }
 
 /// One delivery in progress.
-pub(super) struct Run<'a, T, I, C, J, R> {
+pub(super) struct Run<'a, T, I> {
     mail: &'a Mail,
     settings: &'a Settings,
     tickets: &'a T,
     identity: &'a I,
-    clock: &'a C,
-    journal: &'a J,
-    rate: &'a R,
+    clock: &'a dyn Clock,
+    journal: &'a dyn Journal,
+    rate: &'a dyn RateLimit,
     automatic: bool,
     /// What our MTA says of the From (issue 10), computed once.
     authenticity: Authenticity,
@@ -126,23 +126,15 @@ pub(super) struct Run<'a, T, I, C, J, R> {
     sender: Option<SenderIdentity>,
 }
 
-impl<'a, T, I, C, J, R> Run<'a, T, I, C, J, R>
+impl<'a, T, I> Run<'a, T, I>
 where
     T: TicketSystem,
     I: IdentityDirectory,
-    C: Clock,
-    J: Journal,
-    R: RateLimit,
 {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         mail: &'a Mail,
         settings: &'a Settings,
-        tickets: &'a T,
-        identity: &'a I,
-        clock: &'a C,
-        journal: &'a J,
-        rate: &'a R,
+        ports: &Ports<'a, T, I>,
         automatic: bool,
     ) -> Self {
         let authenticity = sender_authenticity(mail, settings);
@@ -156,11 +148,11 @@ where
         Run {
             mail,
             settings,
-            tickets,
-            identity,
-            clock,
-            journal,
-            rate,
+            tickets: ports.tickets,
+            identity: ports.identity,
+            clock: ports.clock,
+            journal: ports.journal,
+            rate: ports.rate,
             automatic,
             authenticity,
             sender: None,
@@ -379,12 +371,7 @@ where
             email_solicitant: s.identity.canonical(&ticket.email_solicitant),
             ..ticket.clone()
         };
-        let author = choose_author(
-            found.as_deref(),
-            &senders,
-            &on_ticket,
-            &s.config.usuari_extern,
-        );
+        let author = choose_author(found.as_deref(), &senders, &on_ticket, &s.usuari_extern);
         let author = author.username().to_string();
         let policy = trust::comment_policy(
             participant.is_some(),
@@ -397,7 +384,7 @@ where
                 &author,
                 &ticket,
                 private,
-                s.config.notificar_comentaris_afegits,
+                s.notificar_comentaris_afegits,
                 self.automatic,
             );
         info!(
@@ -415,12 +402,7 @@ where
         let descripcio = format!(
             "{}{marker}{}",
             texts::comment_header(&self.sender_text(), &self.when()),
-            body_with_attachments(
-                &self.mail.body_html,
-                s.config.netejar_mail_reply,
-                true,
-                &uploaded
-            )
+            body_with_attachments(&self.mail.body_html, s.netejar_mail_reply, true, &uploaded)
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
             info!("El comentari ja es va afegir en una entrega anterior");
@@ -478,7 +460,7 @@ where
 
     /// §5.4.
     async fn nou_extern(&mut self) -> FilterResult {
-        let user = self.settings.config.usuari_extern.trim().to_string();
+        let user = self.settings.usuari_extern.trim().to_string();
         self.create(&user, true).await
     }
 
@@ -486,11 +468,8 @@ where
     async fn create(&mut self, user: &str, external: bool) -> FilterResult {
         let s = self.settings;
         let mail = self.mail;
-        let mut ticket = new_ticket_defaults(
-            user,
-            &self.requester_email(),
-            &s.config.equip_resolutor_nous,
-        );
+        let mut ticket =
+            new_ticket_defaults(user, &self.requester_email(), &s.equip_resolutor_nous);
         let applied = rules::apply(&s.rules, mail, &mut ticket);
         if !applied.is_empty() {
             info!("Regles de valors_defecte aplicades: {applied:?}");
@@ -504,7 +483,7 @@ where
         if self.authenticity.failed() {
             header.push_str(&trust::failed_auth_line(&self.sender_text()));
         }
-        let full = s.config.netejar_mail_nou;
+        let full = s.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
         let cleaned = html::clean(&mail.body_html, full, false);
         ticket.descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &[]));
@@ -538,7 +517,7 @@ where
         let uploaded = self.upload_attachments(&code, user).await?;
         let descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &uploaded));
         let changed = descripcio != ticket.descripcio;
-        let data_resol = if s.config.assignar_data_resolucio_amb_data_creacio {
+        let data_resol = if s.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
             texts::resolution_date(&s.local_time(&now, &now))
         } else {
@@ -669,7 +648,7 @@ where
     fn ticket_keys(&self, user: &str, external: bool) -> Vec<String> {
         let mut out = vec![self.rate_sender()];
         let user = user.trim();
-        if !external && !user.is_empty() && user != self.settings.config.usuari_extern.trim() {
+        if !external && !user.is_empty() && user != self.settings.usuari_extern.trim() {
             out.push(keys::requester(user));
         }
         out
@@ -680,7 +659,7 @@ where
     /// notices would otherwise open tickets without end). Only asked before a real
     /// AltaTiquet, so a resumed run of a ticket already created is never refused.
     fn check_rate_limit(&self, user: &str, external: bool) -> Result<(), Failure> {
-        let limit = self.settings.config.max_tickets_per_hour;
+        let limit = self.settings.limits.max_tickets_per_hour;
         if limit == 0 {
             return Ok(());
         }
@@ -700,7 +679,7 @@ where
     /// Counts the ticket just created. A failure here only loses one count: the
     /// ticket exists and is journalled, so the run goes on.
     fn note_new_ticket(&self, user: &str, external: bool) {
-        if self.settings.config.max_tickets_per_hour == 0 {
+        if self.settings.limits.max_tickets_per_hour == 0 {
             return;
         }
         for key in self.ticket_keys(user, external) {
@@ -711,7 +690,7 @@ where
     /// `max_comentaris_per_tiquet_hora`: a flood of replies into one ticket (and of
     /// the notices GN6 would send for them) stops at the limit.
     fn check_comment_limit(&self, code: &str) -> Result<(), Failure> {
-        let limit = self.settings.config.max_comentaris_per_tiquet_hora;
+        let limit = self.settings.limits.max_comments_per_ticket_hour;
         if limit == 0 {
             return Ok(());
         }
@@ -787,7 +766,7 @@ where
         if self.mail.cc.is_empty() {
             return false;
         }
-        if s.config.afegir_solicitants_addicionals_en_cc {
+        if s.afegir_solicitants_addicionals_en_cc {
             return true;
         }
         let Some(via) = &s.cc_via else {

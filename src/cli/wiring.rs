@@ -5,23 +5,40 @@
 use std::time::Duration;
 
 use crate::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
+use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
 use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
 use crate::config::{Bus, Config};
+use crate::domain::mail::Mail;
+use crate::ports::MailDecoder;
 
 /// Days after which the sandbox keeps a closed ticket closed when reopened.
 const SANDBOX_REOPEN_DAYS: i64 = 30;
+
+/// GN6 as the MDA reaches it.
+pub type Tickets = Retrying<SoapTicketSystem<HyperTransport>>;
+/// Persones as the MDA reaches it.
+pub type Identity = Retrying<SoapIdentityDirectory<HyperTransport>>;
+
+/// The mail decoder port over the mail adapter, with the configured attachment filters.
+pub struct Decoder<'a>(pub &'a AttachmentFilters);
+
+impl MailDecoder for Decoder<'_> {
+    fn decode(&self, raw: &[u8]) -> Mail {
+        crate::adapters::mail::parse(raw, self.0)
+    }
+}
 
 /// The adapters of one run.
 pub struct Services {
     pub transport: HyperTransport,
     /// Read-only calls are retried with backoff on transient faults; mutating calls
     /// never are (the journal and the MTA's retry cover them).
-    pub tickets: Retrying<SoapTicketSystem<HyperTransport>>,
-    pub identity: Retrying<SoapIdentityDirectory<HyperTransport>>,
+    pub tickets: Tickets,
+    pub identity: Identity,
     /// Kept alive while the run lasts (its server is a task of the runtime).
     pub sandbox: Option<RunningSandbox>,
 }

@@ -333,7 +333,7 @@ impl NameList {
         let mut list = NameList::default();
         for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
             if item.starts_with('^') {
-                let re = super::regex_cache::compile(item).map_err(|e| format!("{item}: {e}"))?;
+                let re = Regex::new(item).map_err(|e| format!("{item}: {e}"))?;
                 list.patterns.push(re);
             } else {
                 list.literals.push(item.to_lowercase());

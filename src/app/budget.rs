@@ -1,52 +1,44 @@
-//! Hourly budgets of the MDA's side channels (issue 10): error reports (one per
+//! Hourly budgets of the side channels of a mail (issue 10): error reports (one per
 //! sender and hour for REJECT, `max_informes_per_hora` in all) and quarantined mails
-//! (`max_quarantena_per_hora`). Counted in the journal's rate table so that every MDA
-//! process shares them; the decisions are `crate::domain::trust`'s.
+//! (`max_quarantena_per_hora`). Counted in the journal store's shared counters so that
+//! every MDA process sees them; the verdicts are `crate::domain::trust`'s.
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use tracing::warn;
 
-use super::DeliveryJournal;
 use crate::domain::trust::{self, ReportVerdict, keys};
 use crate::ports::RateLimit;
 
-/// The budgets of one state folder. Without a journal (it cannot be opened) nothing
-/// is counted and everything is allowed: a report or a quarantined mail is worth more
-/// than the cap that failed.
-pub struct Budgets {
-    journal: Option<DeliveryJournal>,
+/// The budgets of one mail's end. Without counters (dry runs, a store that cannot be
+/// opened) nothing is counted and everything is allowed: a report or a quarantined
+/// mail is worth more than the cap that failed.
+pub struct Budgets<'a> {
+    counters: Option<Box<dyn RateLimit + 'a>>,
     now: DateTime<FixedOffset>,
 }
 
-impl Budgets {
-    pub fn open(state_dir: &std::path::Path, now: DateTime<FixedOffset>) -> Budgets {
-        let journal = match DeliveryJournal::open(state_dir) {
-            Ok(j) => Some(j),
-            Err(e) => {
-                warn!("No puc obrir els comptadors d'informes i quarantena: {e}");
-                None
-            }
-        };
-        Budgets { journal, now }
+impl<'a> Budgets<'a> {
+    pub fn new(counters: Option<Box<dyn RateLimit + 'a>>, now: DateTime<FixedOffset>) -> Self {
+        Budgets { counters, now }
     }
 
     fn count(&self, key: &str) -> u32 {
         let since = self.now - TimeDelta::hours(1);
-        self.journal
+        self.counters
             .as_ref()
-            .and_then(|j| j.count(key, since).ok())
+            .and_then(|c| c.count(key, since).ok())
             .unwrap_or(0)
     }
 
     fn note(&self, key: &str) {
-        if let Some(j) = &self.journal
-            && let Err(e) = j.note(key, self.now)
+        if let Some(c) = &self.counters
+            && let Err(e) = c.note(key, self.now)
         {
             warn!("No puc comptar {key}: {e}");
         }
     }
 
-    /// Whether to send the report about a mail from `sender`.
+    /// Whether to send the report about a mail from `sender`; a refusal is counted.
     pub fn report(&self, sender: &str, is_reject: bool, cap: u32) -> ReportVerdict {
         let v = trust::report_verdict(
             is_reject,
@@ -91,12 +83,13 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::journal::MemoryRateLimitStore;
 
     #[test]
     fn one_report_per_sender_and_a_cap_in_all() {
-        let dir = tempfile::tempdir().unwrap();
+        let store = MemoryRateLimitStore::default();
         let now = chrono::Utc::now().fixed_offset();
-        let b = Budgets::open(dir.path(), now);
+        let b = Budgets::new(Some(Box::new(&store)), now);
         assert_eq!(b.report("m@evil.example", true, 2), ReportVerdict::Send);
         b.note_report("m@evil.example");
         assert_eq!(
@@ -108,10 +101,14 @@ mod tests {
         assert_eq!(b.report("y@evil.example", false, 2), ReportVerdict::Capped);
         assert_eq!(b.reports_suppressed(), 2);
         // an hour later, all is forgiven
-        let later = Budgets::open(dir.path(), now + TimeDelta::minutes(61));
+        let later = Budgets::new(Some(Box::new(&store)), now + TimeDelta::minutes(61));
         assert_eq!(later.report("m@evil.example", true, 2), ReportVerdict::Send);
         assert!(later.quarantine(1));
         assert!(!later.quarantine(1));
         assert_eq!(later.quarantine_suppressed(), 1);
+        // without counters everything is allowed
+        let none = Budgets::new(None, now);
+        assert_eq!(none.report("m@evil.example", true, 1), ReportVerdict::Send);
+        assert!(none.quarantine(1));
     }
 }
