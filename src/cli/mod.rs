@@ -6,7 +6,7 @@ mod journal_api;
 pub mod mda;
 pub mod wiring;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
@@ -52,6 +52,7 @@ pub enum Command {
     /// Convert an old settings_default.py to TOML (on stdout; problems on stderr).
     ImportSettings { path: PathBuf },
     /// The embedded GN6 + Persones simulator.
+    #[cfg(feature = "sandbox")]
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -173,7 +174,10 @@ pub fn run() -> u8 {
         Some(Command::ImportSettings { path }) => import(&path),
         Some(Command::Check) => check(cli.config.as_deref()),
         Some(command) => {
+            #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
+            #[cfg(not(feature = "sandbox"))]
+            let needs_config = true;
             match load_config(cli.config.as_deref()) {
                 Ok(loaded) => {
                     let _sink = start_logging(&loaded.config, &loaded.origin);
@@ -304,6 +308,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 }
             }
         }),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { command } => sandbox(command, config, &rt),
         Command::Journal { command } => {
             let r = match command {
@@ -369,8 +374,9 @@ fn print_ticket(t: &crate::domain::ticket::TicketInfo) {
     }
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtime) -> u8 {
-    use crate::adapters::sandbox as sb;
+    use crate::sandbox as sb;
     let dir = config.sandbox_dir();
     match command {
         SandboxCommand::Serve { port } => rt.block_on(async {
@@ -379,7 +385,7 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
                     println!("GN6:      {}", running.gn6_url());
                     println!("Persones: {}", running.persones_url());
                     println!("State:    {}", dir.display());
-                    let _ = io::stdout().flush();
+                    let _ = io::Write::flush(&mut io::stdout());
                     running.wait().await;
                     0
                 }

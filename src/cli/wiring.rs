@@ -7,14 +7,21 @@ use std::time::Duration;
 use crate::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
 use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
-use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
 use crate::config::{Bus, Config};
 use crate::domain::mail::Mail;
 use crate::ports::MailDecoder;
+#[cfg(feature = "sandbox")]
+use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 
+/// A build without the `sandbox` feature has no simulator: no value of this type exists.
+#[cfg(not(feature = "sandbox"))]
+#[derive(Debug)]
+pub enum RunningSandbox {}
+
+#[cfg(feature = "sandbox")]
 /// Days after which the sandbox keeps a closed ticket closed when reopened.
 const SANDBOX_REOPEN_DAYS: i64 = 30;
 
@@ -51,6 +58,7 @@ impl Services {
 }
 
 /// The sandbox settings for this configuration.
+#[cfg(feature = "sandbox")]
 pub fn sandbox_config(config: &Config) -> SandboxConfig {
     SandboxConfig {
         dir: config.sandbox_dir(),
@@ -66,6 +74,15 @@ pub fn sandbox_config(config: &Config) -> SandboxConfig {
 /// Builds the adapters (must run inside a tokio runtime). Errors name the key.
 pub async fn connect(config: &Config) -> Result<Services, String> {
     let (sandbox, gn6_url, persones_url) = match config.bus {
+        #[cfg(not(feature = "sandbox"))]
+        Bus::Sandbox => {
+            return Err(
+                "key `bus`: \"sandbox\" is not available: this build was made without \
+                 the `sandbox` feature"
+                    .to_string(),
+            );
+        }
+        #[cfg(feature = "sandbox")]
         Bus::Sandbox => {
             let sb = sandbox::start(sandbox_config(config), 0)
                 .await

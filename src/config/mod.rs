@@ -24,7 +24,7 @@ pub enum Bus {
     #[default]
     Production,
     Test,
-    /// The embedded simulator (`crate::adapters::sandbox`), started in-process.
+    /// The embedded simulator (`crate::sandbox`), started in-process.
     Sandbox,
 }
 

@@ -55,6 +55,14 @@ impl Settings {
                 what: w,
             })
         };
+        #[cfg(not(feature = "sandbox"))]
+        if raw.bus == Bus::Sandbox {
+            bad(
+                "bus",
+                "\"sandbox\" is not available: this build was made without the `sandbox` feature"
+                    .to_string(),
+            );
+        }
         if raw.bus != Bus::Sandbox {
             for (key, value) in [
                 ("username_soa", &raw.username_soa),

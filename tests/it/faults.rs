@@ -21,7 +21,6 @@ use mailtoticket::adapters::http::{HyperTransport, TransportConfig};
 use mailtoticket::adapters::journal::{DeliveryJournal, mail_key};
 use mailtoticket::adapters::mail::{self as mail_adapter, AttachmentFilters};
 use mailtoticket::adapters::retry::Retrying;
-use mailtoticket::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use mailtoticket::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
@@ -30,6 +29,7 @@ use mailtoticket::config::Config;
 use mailtoticket::domain::outcome::Status;
 use mailtoticket::exit;
 use mailtoticket::ports::{Clock, SystemClock};
+use mailtoticket::sandbox::{self, RunningSandbox, SandboxConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
