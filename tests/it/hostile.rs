@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use mailtoticket::adapters::sandbox::{self, SimTicket};
+use mailtoticket::sandbox::{self, SimTicket};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
 
