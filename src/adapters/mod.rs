@@ -9,6 +9,7 @@ pub mod ldap;
 pub mod logging;
 pub mod mail;
 pub mod planning;
+pub mod private_files;
 pub mod quarantine;
 pub mod report;
 pub mod retry;

@@ -10,6 +10,7 @@ use tracing::{debug, info, warn};
 use super::Settings;
 use crate::domain::identity::{DirectoryEntry, Person, ldap_username, upc_username};
 use crate::domain::mail::Mail;
+use crate::domain::trust::{self, Authenticity, ReplyToTrust};
 use crate::ports::{IdentityDirectory, MailDirectory, PortError};
 
 /// Which step of the chain found a username (shown by `lookup-user`, the old
@@ -388,6 +389,134 @@ pub async fn find_requester<I: UserLookup>(
         }
     }
     Ok(None)
+}
+
+/// Who the sender of a mail is, for identity, participants and limits (issue 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderIdentity {
+    /// The resolved username; `None` when unknown or when authentication failed.
+    pub user: Option<String>,
+    /// emailSolicitant of a new ticket: the Reply-To when trusted, else the From.
+    pub email: String,
+    /// Canonical addresses that speak for the sender: the From, and the Reply-To
+    /// when it is trusted.
+    pub addresses: Vec<String>,
+    pub authenticity: Authenticity,
+    /// Why the Reply-To was trusted, when it was.
+    pub reply_to: Option<ReplyToTrust>,
+}
+
+/// The From's authenticity according to our own MTA (`autenticacio_servidor`).
+pub fn sender_authenticity(mail: &Mail, settings: &Settings) -> Authenticity {
+    let t = &settings.trust;
+    trust::authenticity(
+        mail.sender(),
+        mail.header_all("Authentication-Results"),
+        &t.servers,
+        t.required,
+    )
+}
+
+/// The Reply-To that differs from the From (canonical forms compared), if any.
+fn distinct_reply_to<'m>(mail: &'m Mail, settings: &Settings) -> Option<&'m str> {
+    let from = settings.identity.canonical(mail.sender());
+    mail.reply_to
+        .first()
+        .map(String::as_str)
+        .filter(|r| !r.trim().is_empty() && settings.identity.canonical(r) != from)
+}
+
+/// emailSolicitant without asking the directory: the Reply-To when trusted for a
+/// reason that needs no lookup, else the From (else the Reply-To of a mail without From).
+pub fn email_without_lookup(mail: &Mail, settings: &Settings, auth: &Authenticity) -> String {
+    let from = mail.sender();
+    match distinct_reply_to(mail, settings) {
+        Some(rt)
+            if from.is_empty()
+                || settings
+                    .trust
+                    .reply_to
+                    .trusted_without_lookup(&settings.identity.canonical(from), auth)
+                    .is_some() =>
+        {
+            rt.to_string()
+        }
+        _ if from.is_empty() => mail.requester_email().to_string(),
+        _ => from.to_string(),
+    }
+}
+
+/// The sender's identity (issue 10): a From that failed authentication is an unknown
+/// sender; the Reply-To gives the identity only when trusted (a form sender, an
+/// authenticated From of a trusted domain, the same person as the From, or
+/// `confiar_sempre_reply_to`); otherwise the From alone does.
+pub async fn resolve_sender<I: UserLookup>(
+    mail: &Mail,
+    settings: &Settings,
+    directory: &I,
+    authenticity: &Authenticity,
+) -> Result<SenderIdentity, PortError> {
+    let canon = |a: &str| settings.identity.canonical(a);
+    let from = mail.sender();
+    let authenticity = authenticity.clone();
+    if authenticity.failed() {
+        info!(
+            "Autenticació del remitent {from} {}: el tracto com a remitent desconegut",
+            authenticity.describe()
+        );
+        return Ok(SenderIdentity {
+            user: None,
+            email: from.to_string(),
+            addresses: vec![canon(from)],
+            authenticity,
+            reply_to: None,
+        });
+    }
+    let Some(rt) = distinct_reply_to(mail, settings) else {
+        let found = find_requester(mail, settings, directory).await?;
+        return Ok(SenderIdentity {
+            user: found.map(|(u, _)| u),
+            email: mail.requester_email().to_string(),
+            addresses: vec![canon(mail.requester_email())],
+            authenticity,
+            reply_to: None,
+        });
+    };
+    let trusted = |why, user| SenderIdentity {
+        user,
+        email: rt.to_string(),
+        addresses: vec![canon(rt), canon(from)],
+        authenticity: authenticity.clone(),
+        reply_to: Some(why),
+    };
+    if let Some(why) = settings
+        .trust
+        .reply_to
+        .trusted_without_lookup(&canon(from), &authenticity)
+        .or_else(|| from.is_empty().then_some(ReplyToTrust::Always))
+    {
+        debug!("Reply-To {rt} de confiança ({why:?})");
+        let found = find_requester(mail, settings, directory).await?;
+        return Ok(trusted(why, found.map(|(u, _)| u)));
+    }
+    let from_user = find_username(from, settings, directory).await?;
+    if from_user.is_some() {
+        let rt_user = find_username(rt, settings, directory).await?;
+        if trust::same_person(from_user.as_deref(), rt_user.as_deref()) {
+            return Ok(trusted(ReplyToTrust::SamePerson, from_user));
+        }
+    }
+    info!("Reply-To {rt} no és de confiança per a la identitat: faig servir el From {from}");
+    if let Some(user) = &from_user {
+        info!("Sol·licitant de {from}: {user}");
+    }
+    Ok(SenderIdentity {
+        user: from_user,
+        email: from.to_string(),
+        addresses: vec![canon(from)],
+        authenticity,
+        reply_to: None,
+    })
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ mod bounce;
 pub mod budget;
 mod filters;
 mod handle;
+mod hourly;
 pub mod identity;
 pub mod permanent;
 
@@ -97,6 +98,24 @@ pub struct Settings {
     pub optional_directories: Vec<identity::Source>,
     pub limits: Limits,
     pub reports: ReportPolicy,
+    /// Who may write into a ticket, and as whom (issue 10).
+    pub trust: TrustSettings,
+}
+
+/// The issue-10 settings, compiled (see `crate::domain::trust`); built with the
+/// rest by `config::Settings::build`.
+#[derive(Debug, Clone, Default)]
+pub struct TrustSettings {
+    /// `agents`.
+    pub agents: crate::domain::trust::NameList,
+    /// `respostes_no_participants`.
+    pub non_participants: crate::domain::trust::NonParticipantReplies,
+    /// `autenticacio_servidor`, trimmed, empty ones dropped.
+    pub servers: Vec<String>,
+    /// `autenticacio_requerida`.
+    pub required: crate::domain::trust::Requirement,
+    /// `remitents_formulari`, `dominis_confiats`, `confiar_sempre_reply_to`.
+    pub reply_to: crate::domain::trust::ReplyToPolicy,
 }
 
 /// Limits of one mail.
@@ -106,6 +125,8 @@ pub struct Limits {
     pub max_tickets_per_hour: u32,
     /// `deadline_secs`: the whole mail, start to end.
     pub deadline: Duration,
+    /// `max_comentaris_per_tiquet_hora`: comments per ticket and hour; 0 = unlimited.
+    pub max_comments_per_ticket_hour: u32,
     /// `max_calls_per_mail`: bus calls for look-ups, requesters and uploads (issue 19 §3).
     pub max_calls_per_mail: usize,
 }
@@ -115,6 +136,11 @@ pub struct Limits {
 pub struct ReportPolicy {
     pub enabled: bool,
     pub on_skip: bool,
+    /// `max_informes_per_hora`: reports per hour in all (and one per sender and hour
+    /// for REJECT); 0 = unlimited.
+    pub max_per_hour: u32,
+    /// `max_quarantena_per_hora`: quarantined mails per hour; 0 = unlimited.
+    pub max_quarantined_per_hour: u32,
 }
 
 /// The bare address of `Name <a@b>` or `a@b`, lower-cased.

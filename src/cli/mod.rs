@@ -544,6 +544,32 @@ fn check(arg: Option<&str>) -> u8 {
     for w in config.warnings(&path) {
         line(None, &w);
     }
+    // Issue 10: hostile senders and secrets.
+    let smtp = SmtpSettings::from_config(&config);
+    if let Some(problem) = crate::adapters::report::auth_without_tls(
+        smtp.credentials.is_some(),
+        smtp.starttls,
+        smtp.allow_auth_without_tls,
+    ) {
+        line(Some(false), &format!("smtp_user: {problem}"));
+    }
+    if config
+        .autenticacio_servidor
+        .iter()
+        .all(|s| s.trim().is_empty())
+    {
+        line(
+            None,
+            "autenticacio_servidor is empty: sender authenticity is not checked (forged From addresses are believed)",
+        );
+    }
+    for w in crate::adapters::private_files::mode_warnings(
+        Path::new(&config.log_file),
+        &config.state_dir(),
+        &config.quarantine_dir(),
+    ) {
+        line(None, &w);
+    }
     for w in short_secret_warnings(&config) {
         line(None, &w);
     }

@@ -98,6 +98,24 @@ fn d_max_calls_per_mail() -> u32 {
 fn d_max_tickets_per_hour() -> u32 {
     20
 }
+fn d_respostes_no_participants() -> String {
+    "privat".into()
+}
+fn d_autenticacio_requerida() -> String {
+    "dmarc".into()
+}
+fn d_dominis_confiats() -> Vec<String> {
+    vec!["upc.edu".into()]
+}
+fn d_max_comentaris_per_tiquet_hora() -> u32 {
+    10
+}
+fn d_max_informes_per_hora() -> u32 {
+    30
+}
+fn d_max_quarantena_per_hora() -> u32 {
+    100
+}
 
 /// The whole configuration, as read from the TOML file. Unknown keys are refused
 /// so that a typo in a key name is reported instead of silently ignored.
@@ -301,6 +319,41 @@ pub struct Config {
     /// [`Config::load`]; not a key of the file (see [`Config::server_time_zone`]).
     #[serde(skip)]
     server_zone: Option<String>,
+
+    // Hostile senders (issue 10).
+    /// Usernames (or `^regex`) of the agents: participants of every ticket.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// A reply from a non-participant: `privat` (default), `public` or `nou`.
+    #[serde(default = "d_respostes_no_participants")]
+    pub respostes_no_participants: String,
+    /// authserv-id(s) of our own MTA's `Authentication-Results`; empty = not checked.
+    #[serde(default)]
+    pub autenticacio_servidor: Vec<String>,
+    /// `dmarc` (default) or `cap`.
+    #[serde(default = "d_autenticacio_requerida")]
+    pub autenticacio_requerida: String,
+    /// From addresses (or `^regex`) of the web forms whose Reply-To is the user's.
+    #[serde(default)]
+    pub remitents_formulari: Vec<String>,
+    /// Domains (and subdomains) whose authenticated From vouches for its Reply-To.
+    #[serde(default = "d_dominis_confiats")]
+    pub dominis_confiats: Vec<String>,
+    /// The old behaviour: Reply-To always gives the identity.
+    #[serde(default)]
+    pub confiar_sempre_reply_to: bool,
+    /// Comments added to one ticket per hour before REJECT; 0 = unlimited.
+    #[serde(default = "d_max_comentaris_per_tiquet_hora")]
+    pub max_comentaris_per_tiquet_hora: u32,
+    /// Error reports per hour in all; 0 = unlimited.
+    #[serde(default = "d_max_informes_per_hora")]
+    pub max_informes_per_hora: u32,
+    /// Mails written to the quarantine per hour; 0 = unlimited.
+    #[serde(default = "d_max_quarantena_per_hora")]
+    pub max_quarantena_per_hora: u32,
+    /// Allow SMTP AUTH over a connection without TLS (refused by default).
+    #[serde(default)]
+    pub smtp_permetre_auth_sense_tls: bool,
 }
 
 fn d_not_found_statuses() -> Vec<u16> {

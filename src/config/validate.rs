@@ -15,6 +15,7 @@ use crate::domain::classify::{ClassifyOptions, SenderItem};
 use crate::domain::filters::FilterKind;
 use crate::domain::identity::IdentityRules;
 use crate::domain::rules::Rule;
+use crate::domain::trust::{NameList, NonParticipantReplies, ReplyToPolicy, Requirement};
 
 /// One thing wrong in the configuration: the key (as written in the file) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +275,33 @@ impl Settings {
             }
         }
         raw.directory_problems(&mut bad);
+        // Hostile senders (issue 10).
+        let non_participants = NonParticipantReplies::parse(&raw.respostes_no_participants);
+        if non_participants.is_none() {
+            bad(
+                "respostes_no_participants",
+                format!(
+                    "`{}` is not one of privat, public, nou",
+                    raw.respostes_no_participants
+                ),
+            );
+        }
+        let required = Requirement::parse(&raw.autenticacio_requerida);
+        if required.is_none() {
+            bad(
+                "autenticacio_requerida",
+                format!("`{}` is not one of dmarc, cap", raw.autenticacio_requerida),
+            );
+        }
+        let mut list = |key: &str, items: &[String]| match NameList::new(items) {
+            Ok(l) => l,
+            Err(e) => {
+                bad(key, one_line(&e));
+                NameList::default()
+            }
+        };
+        let agents = list("agents", &raw.agents);
+        let forms = list("remitents_formulari", &raw.remitents_formulari);
         let (
             true,
             Some(regex_reply),
@@ -281,6 +309,8 @@ impl Settings {
             Some(regex_message_id),
             Some(cc_via),
             Some(log_level),
+            Some(non_participants),
+            Some(required),
         ) = (
             out.is_empty(),
             regex_reply,
@@ -288,6 +318,8 @@ impl Settings {
             regex_message_id,
             cc_via,
             log_level,
+            non_participants,
+            required,
         )
         else {
             return Err(out);
@@ -332,11 +364,30 @@ impl Settings {
                 limits: Limits {
                     max_tickets_per_hour: raw.max_tickets_per_hour,
                     deadline: Duration::from_secs(raw.deadline_secs),
+                    max_comments_per_ticket_hour: raw.max_comentaris_per_tiquet_hora,
                     max_calls_per_mail: raw.max_calls_per_mail as usize,
                 },
                 reports: ReportPolicy {
                     enabled: raw.notificar_errors,
                     on_skip: raw.notificar_errors_skip,
+                    max_per_hour: raw.max_informes_per_hora,
+                    max_quarantined_per_hour: raw.max_quarantena_per_hora,
+                },
+                trust: app::TrustSettings {
+                    agents,
+                    non_participants,
+                    servers: raw
+                        .autenticacio_servidor
+                        .iter()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    required,
+                    reply_to: ReplyToPolicy {
+                        forms,
+                        trusted_domains: raw.dominis_confiats.clone(),
+                        always: raw.confiar_sempre_reply_to,
+                    },
                 },
             },
             attachments,

@@ -14,3 +14,4 @@ pub mod outcome;
 pub mod rules;
 pub mod texts;
 pub mod ticket;
+pub mod trust;

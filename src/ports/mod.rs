@@ -11,6 +11,7 @@ use crate::domain::identity::{DirectoryEntry, Person};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::ticket::{NewAttachment, NewComment, NewTicket, TicketChanges, TicketInfo};
+use crate::domain::trust::CcRequester;
 
 /// Failure of a port call. Callers ask [`PortError::is_transient`] to decide whether
 /// the MTA should retry; the exit code follows from that in `crate::exit`.
@@ -185,6 +186,29 @@ pub trait RateLimit {
     ) -> Result<u32, PortError>;
     /// Notes one new ticket for `sender` at `at`.
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError>;
+
+    /// Events noted under `key` at or after `since`: the hourly counters of issue 10
+    /// (keys from `crate::domain::trust::keys`), kept with the new-ticket counts.
+    fn count(&self, key: &str, since: DateTime<FixedOffset>) -> Result<u32, PortError> {
+        self.count_new_tickets(key, since)
+    }
+    /// Notes one event under `key` at `at`.
+    fn note(&self, key: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        self.note_new_ticket(key, at)
+    }
+    /// The requesters this program added from Cc to ticket `codi_tiquet` (issue 10:
+    /// they are participants of the ticket). A store that keeps none answers empty.
+    fn cc_requesters(&self, _codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        Ok(Vec::new())
+    }
+    /// Remembers a requester added from Cc to a ticket.
+    fn note_cc_requester(
+        &self,
+        _codi_tiquet: &str,
+        _requester: &CcRequester,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// No limit at all (dry runs, `max_tickets_per_hour = 0`): counts nothing.
@@ -216,6 +240,26 @@ impl<R: RateLimit + ?Sized> RateLimit for &R {
 
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         (**self).note_new_ticket(sender, at)
+    }
+
+    fn count(&self, key: &str, since: DateTime<FixedOffset>) -> Result<u32, PortError> {
+        (**self).count(key, since)
+    }
+
+    fn note(&self, key: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        (**self).note(key, at)
+    }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        (**self).cc_requesters(codi_tiquet)
+    }
+
+    fn note_cc_requester(
+        &self,
+        codi_tiquet: &str,
+        requester: &CcRequester,
+    ) -> Result<(), PortError> {
+        (**self).note_cc_requester(codi_tiquet, requester)
     }
 }
 
@@ -286,6 +330,13 @@ impl std::error::Error for JournalUnavailable {}
 /// what earlier runs recorded.
 pub trait JournalStore {
     fn begin(&self, mail: &Mail, raw: &[u8]) -> Result<Box<dyn MailJournal>, JournalUnavailable>;
+
+    /// The hourly counters shared by every mail (issue 10: the report and quarantine
+    /// budgets), opened only when asked; `None` counts nothing (dry runs, a store that
+    /// cannot be opened).
+    fn counters(&self) -> Option<Box<dyn RateLimit>> {
+        None
+    }
 }
 
 /// The journal of one mail being handled, with the rate-limit counts beside it.

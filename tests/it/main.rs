@@ -12,6 +12,7 @@ mod cli;
 mod directories_e2e;
 mod faults;
 mod filters;
+mod hostile;
 mod identity;
 mod identity_behaviours;
 mod identity_rest;
