@@ -334,7 +334,7 @@ where
             "{}{}",
             texts::comment_header(&self.sender_text(), &self.when()),
             body_with_attachments(
-                &self.mail.body_html,
+                &self.mail.description_html(),
                 s.config.netejar_mail_reply,
                 true,
                 &uploaded
@@ -409,7 +409,7 @@ where
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
-        let cleaned = html::clean(&mail.body_html, full, false);
+        let cleaned = html::clean(&mail.description_html(), full, false);
         ticket.descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &[]));
 
         let code = match self.journal.done(&Step::TicketCreated) {
