@@ -10,6 +10,7 @@ mod identity;
 mod journal;
 mod loop_protection;
 mod mail_corpus;
+mod mail_fidelity;
 mod mail_props;
 mod quarantine;
 mod retry;

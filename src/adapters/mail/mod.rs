@@ -6,7 +6,8 @@
 //! - [`headers`]: header fields, RFC 2047 words, addresses, ids, the date;
 //! - [`body`]: which parts are the text, transfer- and charset-decoded;
 //! - [`attachments`]: file names (RFC 2231), attached messages, winmail.dat ([`tnef`]);
-//! - [`charset`] and [`transfer`]: the decoders they share.
+//! - [`charset`] and [`transfer`]: the decoders they share;
+//! - [`structure`]: repairs of the raw MIME structure before the walk.
 //!
 //! Where a depth or count limit fits: the MIME walk is mail-parser's (one pass in
 //! [`parse_inner`]); every attachment kept, winmail.dat contents included, goes through
@@ -17,6 +18,7 @@ mod attachments;
 mod body;
 mod charset;
 mod headers;
+mod structure;
 mod tnef;
 mod transfer;
 
@@ -148,6 +150,9 @@ fn parse_inner(raw: &[u8], filters: &AttachmentFilters) -> Mail {
         raw_len: raw.len(),
         ..Mail::default()
     };
+    // Missing closing boundaries of nested multiparts, inserted on a copy (only then).
+    let repaired = structure::close_nested_multiparts(raw);
+    let raw: &[u8] = repaired.as_deref().unwrap_or(raw);
     let Some(mut msg) = MessageParser::default().parse(raw) else {
         return mail;
     };
