@@ -66,7 +66,7 @@ pub(crate) fn base64_needs_lenient(body: &[u8]) -> bool {
             _ => return true,
         }
     }
-    n % 4 != 0
+    !n.is_multiple_of(4)
 }
 
 /// Base64 that skips every character outside the alphabet, stops at the first padding
