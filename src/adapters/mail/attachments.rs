@@ -90,7 +90,8 @@ pub(crate) fn read_attachments(
         let name = if message {
             let summary = summarise(&data);
             let own = name.unwrap_or_else(|| {
-                let n = sanitize_name(&summary.subject);
+                // A subject is not a path: its slashes stay as dashes.
+                let n = sanitize_name(&summary.subject.replace(['/', '\\'], "-"));
                 if n.is_empty() {
                     format!("missatge{}.eml", mail.attachments.len() + 1)
                 } else {
