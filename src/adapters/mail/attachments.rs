@@ -159,7 +159,7 @@ fn summarise(bytes: &[u8]) -> Forwarded {
     if let Some(msg) = MessageParser::default().parse(bytes)
         && let Some(root) = msg.parts.first()
     {
-        let hint = super::mail_hint(&msg);
+        let hint = super::mail_hint(&msg, bytes);
         read_headers(root, bytes, hint, &mut inner);
         read_bodies(&msg, bytes, hint, &mut inner);
     }

@@ -156,7 +156,7 @@ fn parse_inner(raw: &[u8], filters: &AttachmentFilters) -> Mail {
     let Some(mut msg) = MessageParser::default().parse(raw) else {
         return mail;
     };
-    let hint = mail_hint(&msg);
+    let hint = mail_hint(&msg, raw);
     if let Some(root) = msg.parts.first() {
         headers::read_headers(root, raw, hint, &mut mail);
     }
@@ -165,17 +165,32 @@ fn parse_inner(raw: &[u8], filters: &AttachmentFilters) -> Mail {
     mail
 }
 
-/// The charset the mail declares for its text parts, when it is not UTF-8 or ASCII: the
-/// best guess for undeclared 8-bit bytes elsewhere in the same mail.
-fn mail_hint(msg: &Message<'_>) -> Option<Charset> {
-    msg.parts.iter().find_map(|p| {
-        let label = p.content_type()?.attribute("charset")?;
+/// The charset the mail declares elsewhere, when it is not UTF-8 or ASCII: a part's
+/// `charset`, else the charset of an encoded word in the headers. The best guess for
+/// undeclared 8-bit bytes in the same mail.
+fn mail_hint(msg: &Message<'_>, raw: &[u8]) -> Option<Charset> {
+    let useful = |label: &str| {
         let l = label.trim().to_ascii_lowercase();
         if matches!(l.as_str(), "us-ascii" | "ascii" | "utf-8" | "utf8") {
             return None;
         }
         charset::resolve(&l)
-    })
+    };
+    msg.parts
+        .iter()
+        .find_map(|p| useful(p.content_type()?.attribute("charset")?))
+        .or_else(|| {
+            let root = msg.parts.first()?;
+            let head = raw.get(..root.offset_body as usize)?;
+            head.windows(2)
+                .enumerate()
+                .filter(|(_, w)| *w == b"=?")
+                .find_map(|(i, _)| {
+                    let rest = &head[i + 2..];
+                    let end = rest.iter().take(40).position(|&b| b == b'?')?;
+                    useful(std::str::from_utf8(&rest[..end]).ok()?)
+                })
+        })
 }
 
 fn raw_slice(raw: &[u8], start: u32, end: u32) -> Option<&[u8]> {
@@ -447,5 +462,53 @@ mod tests {
             "{}",
             m.body_text
         );
+    }
+
+    #[test]
+    fn undeclared_header_bytes_use_the_charset_of_an_encoded_word() {
+        let m = p(b"From: \xe9\xd7\xc1\xce <ivan@x.ru>\nSubject: =?koi8-r?B?8NLJ18XU?=\n\nx");
+        assert_eq!(m.subject, "Привет");
+        assert_eq!(m.header("From"), Some("Иван <ivan@x.ru>"));
+        assert_eq!(m.from, ["ivan@x.ru"]);
+    }
+
+    #[test]
+    fn attached_message_named_after_its_subject_and_summarised() {
+        let raw = b"From: a@upc.edu\nSubject: Fwd\nContent-Type: multipart/mixed; boundary=o\n\n\
+            --o\nContent-Type: message/rfc822\n\nFrom: B <b@x.org>\nSubject: Avui\n\
+            Date: Tue, 9 Dec 2014 15:46:28 +0100\n\nText de dins\n--o--\n";
+        let m = p(raw);
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].name, "Avui.eml");
+        assert!(m.attachments[0].data.starts_with(b"From: B <b@x.org>"));
+        assert!(m.attachments[0].data.ends_with(b"Text de dins"));
+        assert_eq!(m.forwarded.len(), 1);
+        let d = m.description_html();
+        assert!(d.contains("De: B &lt;b@x.org&gt;"), "{d}");
+        assert!(d.contains("Data: 09/12/2014 15:46"), "{d}");
+        assert!(d.contains("Assumpte: Avui"), "{d}");
+        assert!(d.contains("Text de dins"), "{d}");
+    }
+
+    #[test]
+    fn winmail_dat_unpacked_and_kept() {
+        use base64::Engine;
+        let blob = tnef::build::blob(&[("A.PDF", "Llarg nom.pdf", "application/pdf", b"%PDF")]);
+        let mut raw = b"From: a@upc.edu\nContent-Type: multipart/mixed; boundary=o\n\n--o\n\
+            Content-Type: text/plain\n\ntext\n--o\nContent-Type: application/ms-tnef; name=winmail.dat\n\
+            Content-Transfer-Encoding: base64\n\n"
+            .to_vec();
+        raw.extend(
+            base64::engine::general_purpose::STANDARD
+                .encode(&blob)
+                .as_bytes(),
+        );
+        raw.extend(b"\n--o--\n");
+        let m = p(&raw);
+        let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["winmail.dat", "Llarg nom.pdf"]);
+        assert_eq!(m.attachments[0].data, blob);
+        assert_eq!(m.attachments[1].data, b"%PDF");
+        assert_eq!(m.attachments[1].content_type, "application/pdf");
     }
 }

@@ -6,6 +6,10 @@
 //! last part swallows the rest of the mail and stays transfer-encoded. Inserting the
 //! missing `--inner--` lines gives it the structure every careful client reads.
 
+/// Open multiparts tracked at once: deeper ones are left to the parser as they are (a
+/// mail nested deeper is hostile; this bounds the work per boundary line).
+const MAX_OPEN_MULTIPARTS: usize = 64;
+
 /// The mail with the missing closing delimiters inserted, or `None` when nothing is
 /// missing (the common case: no copy is made).
 pub(crate) fn close_nested_multiparts(raw: &[u8]) -> Option<Vec<u8>> {
@@ -37,7 +41,9 @@ pub(crate) fn close_nested_multiparts(raw: &[u8]) -> Option<Vec<u8>> {
                 let (multipart, boundary, message) = content_type(&header);
                 header.clear();
                 if multipart && let Some(b) = boundary {
-                    stack.push(b);
+                    if stack.len() < MAX_OPEN_MULTIPARTS {
+                        stack.push(b);
+                    }
                 } else if message {
                     // An attached message: its own header block follows.
                     in_headers = true;
