@@ -7,7 +7,6 @@ pub mod html;
 pub mod identity;
 pub mod mail;
 pub mod outcome;
-pub mod regex_cache;
 pub mod rules;
 pub mod texts;
 pub mod ticket;
