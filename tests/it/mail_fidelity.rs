@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use md5::{Digest, Md5};
 
-use mailtoticket::adapters::sandbox::{list_tickets, load_attachment, load_ticket};
+use mailtoticket::sandbox::{list_tickets, load_attachment, load_ticket};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailtoticket");
 
