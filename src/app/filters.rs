@@ -3,8 +3,10 @@
 
 use tracing::{info, warn};
 
+use super::budget::CallBudget;
 use super::identity::{find_requester, find_username};
 use super::{Delivery, Ports, Settings, port_status};
+use crate::domain::bus_text::{is_xml_char, safe_file_name};
 use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
@@ -114,7 +116,16 @@ pub(super) struct Run<'a, T, I> {
     automatic: bool,
     /// The requester lookup (§4), done at most once per mail.
     requester: Option<Option<String>>,
+    /// Bus calls left for look-ups, requesters and uploads (issue 19 §3).
+    budget: &'a CallBudget,
+    /// What this mail could not deliver (a refused file, what the call cap left out),
+    /// one Catalan line each: listed in the ticket and in the outcome.
+    left_out: std::cell::RefCell<Vec<String>>,
 }
+
+/// Value of an `attachment:N` step for a part that was not attached (refused by GN6
+/// for a reason of its own, or left out by the call cap): never tried again.
+pub const ATTACHMENT_FAILED_PREFIX: &str = "error:";
 
 impl<'a, T, I> Run<'a, T, I>
 where
@@ -126,6 +137,7 @@ where
         settings: &'a Settings,
         ports: &Ports<'a, T, I>,
         automatic: bool,
+        budget: &'a CallBudget,
     ) -> Self {
         Run {
             mail,
@@ -137,7 +149,27 @@ where
             rate: ports.rate,
             automatic,
             requester: None,
+            budget,
+            left_out: std::cell::RefCell::default(),
         }
+    }
+
+    /// The ticket's note of what could not be delivered (empty when all was).
+    fn left_out_html(&self) -> String {
+        let left = self.left_out.borrow();
+        if left.is_empty() {
+            return String::new();
+        }
+        let items: String = left
+            .iter()
+            .map(|l| format!("<li>{}</li>", texts::escape_text(l)))
+            .collect();
+        format!("<br><br>No lliurat amb aquest correu:<ul>{items}</ul>")
+    }
+
+    fn leave_out(&self, what: String) {
+        warn!("No lliurat: {what}");
+        self.left_out.borrow_mut().push(what);
     }
 
     /// The filters in order; the first applicable one decides.
@@ -169,10 +201,18 @@ where
                     what,
                 }) => {
                     info!("Filtre {} aplicat: {what} {ticket}", kind.name());
+                    let left = self.left_out.borrow();
+                    let reason = if left.is_empty() {
+                        format!("{what} {ticket}")
+                    } else {
+                        // A partial success: what was delivered stays, the rest is
+                        // said in the ticket and never retried as a whole.
+                        format!("{what} {ticket} (lliurament parcial: {})", left.join("; "))
+                    };
                     return Delivery {
                         status: Status::Success,
                         filter: Some(kind.name().to_string()),
-                        reason: format!("{what} {ticket}"),
+                        reason,
                         ticket: Some(ticket),
                         class: None,
                         requester: Some(requester),
@@ -318,14 +358,15 @@ where
 
         let uploaded = self.upload_attachments(&code, &author).await?;
         let descripcio = format!(
-            "{}{}",
+            "{}{}{}",
             texts::comment_header(&self.sender_text(), &self.when()),
             body_with_attachments(
                 &self.mail.description_html(),
                 s.netejar_mail_reply,
                 true,
                 &uploaded
-            )
+            ),
+            self.left_out_html()
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
             info!("El comentari ja es va afegir en una entrega anterior");
@@ -391,7 +432,10 @@ where
         if external || self.automatic {
             ticket.enviar_missatge_creacio = "N".into();
         }
-        ticket.assumpte = texts::subject_or_default(&mail.subject, user);
+        // Checked against what the bus carries before the first call: a subject made
+        // only of characters XML 1.0 cannot carry gets the default, as an empty one.
+        let subject: String = mail.subject.chars().filter(|&c| is_xml_char(c)).collect();
+        ticket.assumpte = texts::subject_or_default(&subject, user);
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
@@ -425,7 +469,14 @@ where
         };
 
         let uploaded = self.upload_attachments(&code, user).await?;
-        let descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &uploaded));
+        // Before the description update, so that the ticket can say which requesters
+        // the call cap left out.
+        self.add_cc_requesters(&code, user).await?;
+        let descripcio = format!(
+            "{header}{}{}",
+            link_cleaned(&cleaned, full, &uploaded),
+            self.left_out_html()
+        );
         let changed = descripcio != ticket.descripcio;
         let data_resol = if s.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
@@ -450,7 +501,6 @@ where
             info!("Descripció del tiquet {code} actualitzada");
         }
 
-        self.add_cc_requesters(&code, user).await?;
         Ok(Outcome::Done {
             ticket: code,
             requester: user.to_string(),
@@ -581,7 +631,10 @@ where
         }
     }
 
-    /// §5.5: every kept attachment, uploaded as `user`, each at most once.
+    /// §5.5: every kept attachment, uploaded as `user`, each at most once, under a
+    /// name the bus accepts. A part GN6 refuses (codiRetorn) does not stop the others: it is recorded as failed (never
+    /// tried again), listed in the ticket and kept by the caller (quarantine of the
+    /// part). Past the call cap the remaining parts are left out the same way.
     async fn upload_attachments(
         &self,
         code: &str,
@@ -590,28 +643,60 @@ where
         let mut uploaded = Vec::with_capacity(self.mail.attachments.len());
         for (n, a) in self.mail.attachments.iter().enumerate() {
             let step = Step::Attachment(n);
+            let name = safe_file_name(&a.name, n, &a.content_type);
             let codi_annex = match self.journal.done(&step) {
-                Some(c) => c,
+                Some(c) => match c.strip_prefix(ATTACHMENT_FAILED_PREFIX) {
+                    Some(why) => {
+                        self.leave_out(format!("fitxer {name}: {why}"));
+                        continue;
+                    }
+                    None => c,
+                },
+                None if self.budget.exhausted() => {
+                    let why = format!(
+                        "no annexat, límit de {} crides al bus per correu (max_calls_per_mail)",
+                        self.budget.limit()
+                    );
+                    self.record(&step, &format!("{ATTACHMENT_FAILED_PREFIX}{why}"))?;
+                    self.leave_out(format!("fitxer {name}: {why}"));
+                    continue;
+                }
                 None => {
                     self.warn_if_unknown(
                         &step,
                         "AnnexarFitxerTiquet",
-                        &format!("fitxer {} al tiquet {code}", a.name),
+                        &format!("fitxer {name} al tiquet {code}"),
                     );
                     self.record_intent(&step)?;
-                    let c = self
+                    self.budget.spend();
+                    let result = self
                         .tickets
                         .attach_file(&NewAttachment {
                             codi_tiquet: code,
                             usuari: user,
-                            nom_fitxer: &a.name,
+                            nom_fitxer: &name,
                             content: &a.data,
                         })
-                        .await
-                        .map_err(gn6("AnnexarFitxerTiquet"))?;
-                    self.record(&step, &c)?;
-                    info!("Fitxer {} annexat al tiquet {code} ({c})", a.name);
-                    c
+                        .await;
+                    match result {
+                        Ok(c) => {
+                            self.record(&step, &c)?;
+                            info!("Fitxer {name} annexat al tiquet {code} ({c})");
+                            c
+                        }
+                        // Only GN6's own refusal (codiRetorn) is about this part; a
+                        // Fault or an unreadable answer stops the mail as before, to
+                        // be resumed.
+                        Err(e) if !e.is_service() => {
+                            return Err(gn6("AnnexarFitxerTiquet")(e));
+                        }
+                        Err(e) => {
+                            let why = format!("GN6 no l'ha acceptat ({e})");
+                            self.record(&step, &format!("{ATTACHMENT_FAILED_PREFIX}{why}"))?;
+                            self.leave_out(format!("fitxer {name}: {why}"));
+                            continue;
+                        }
+                    }
                 }
             };
             uploaded.push(Uploaded {
@@ -656,7 +741,20 @@ where
         // The requester is already on the ticket, and one person written twice in Cc
         // is one requester: GN6 would answer the repeat with an error.
         let mut added: Vec<String> = vec![requester.to_string()];
-        for address in &self.mail.cc {
+        for (i, address) in self.mail.cc.iter().enumerate() {
+            if self.budget.exhausted() {
+                let rest = &self.mail.cc[i..];
+                let shown: Vec<&str> = rest.iter().take(20).map(String::as_str).collect();
+                let more = rest.len().saturating_sub(shown.len());
+                self.leave_out(format!(
+                    "{} sol·licitants en Cc no afegits, límit de {} crides al bus per correu (max_calls_per_mail): {}{}",
+                    rest.len(),
+                    self.budget.limit(),
+                    shown.join(", "),
+                    if more > 0 { format!(" i {more} més") } else { String::new() }
+                ));
+                break;
+            }
             let user = match find_username(address, self.settings, self.identity).await {
                 Ok(Some(u)) => u,
                 Ok(None) => {
@@ -677,6 +775,7 @@ where
             if self.journal.done(&step).is_some() {
                 continue;
             }
+            self.budget.spend();
             match self.tickets.add_requester(code, &user).await {
                 Ok(()) => {
                     self.record(&step, &user)?;
