@@ -21,6 +21,14 @@ pub(crate) fn close_nested_multiparts(raw: &[u8]) -> Option<Vec<u8>> {
     let mut header = Vec::<u8>::new();
     let mut crlf = false;
     while pos < raw.len() {
+        // In a body only lines starting with `--` matter: jump to the next one (a 10 MB
+        // base64 attachment is skipped at memchr speed, not line by line).
+        if !in_headers && !raw[pos..].starts_with(b"--") {
+            match memchr::memmem::find(&raw[pos..], b"\n--") {
+                Some(k) => pos += k + 1,
+                None => break,
+            }
+        }
         let end = raw[pos..]
             .iter()
             .position(|&b| b == b'\n')

@@ -48,25 +48,24 @@ pub(crate) fn decode(cte: &Cte, body: &[u8]) -> Vec<u8> {
 /// character outside the alphabet and whitespace, or a length that is not a whole number
 /// of quads (missing padding). One pass, no allocation.
 pub(crate) fn base64_needs_lenient(body: &[u8]) -> bool {
-    let mut n = 0usize;
-    let mut pad = false;
-    for &c in body {
-        match c {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => {
-                if pad {
-                    return true;
-                }
-                n += 1;
+    // Branch-free classification so the loop vectorises: alphabet and `=` count 1,
+    // white space 0, anything else 1 << 32.
+    static CLASS: [u64; 256] = {
+        let mut t = [1u64 << 32; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
+                t[c] = 1;
+            } else if b == b' ' || b == b'\t' || b == b'\r' || b == b'\n' {
+                t[c] = 0;
             }
-            b'=' => {
-                pad = true;
-                n += 1;
-            }
-            b' ' | b'\t' | b'\r' | b'\n' => {}
-            _ => return true,
+            c += 1;
         }
-    }
-    !n.is_multiple_of(4)
+        t
+    };
+    let sum: u64 = body.iter().map(|&c| CLASS[usize::from(c)]).sum();
+    sum >> 32 != 0 || !(sum & 0xFFFF_FFFF).is_multiple_of(4)
 }
 
 /// Base64 that skips every character outside the alphabet, stops at the first padding
