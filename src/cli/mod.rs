@@ -247,7 +247,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
             return 1;
         }
     };
@@ -256,7 +256,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             let services = match wiring::connect(config).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    eprintln!("mailtoticket: {}: {}", origin.display(), error_chain(&e));
                     return 1;
                 }
             };
@@ -264,13 +264,29 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 eprintln!("mailtoticket: lookup-user needs a configuration");
                 return 1;
             };
-            match crate::app::identity::find_username_and_step(
-                &address,
-                &settings.app,
-                &services.identity,
-            )
-            .await
-            {
+            // Every directory tried, in order, with its answer and time.
+            let canonical = settings.app.identity.canonical(&address);
+            let (attempts, result) = if canonical.is_empty() {
+                (Vec::new(), Ok(None))
+            } else {
+                services
+                    .directories()
+                    .lookup_traced(&canonical, &settings.app)
+                    .await
+            };
+            for a in &attempts {
+                let answer = match &a.answer {
+                    Ok(Some(user)) => format!("found {user}"),
+                    Ok(None) => "not found".to_string(),
+                    Err(e) => format!("FAILED: {e}"),
+                };
+                println!(
+                    "{:<18} {answer} ({} ms)",
+                    a.source.name(),
+                    a.elapsed.as_millis()
+                );
+            }
+            match result {
                 Ok(Some((user, step))) => {
                     println!("{user}\t(found by {step})");
                     0
@@ -293,7 +309,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             let services = match wiring::connect(config).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    eprintln!("mailtoticket: {}: {}", origin.display(), error_chain(&e));
                     return 1;
                 }
             };
@@ -329,7 +345,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                     0
                 }
                 Err(e) => {
-                    eprintln!("mailtoticket: {e}");
+                    eprintln!("mailtoticket: {}", error_chain(&e));
                     1
                 }
             }
@@ -340,7 +356,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 match journal_api::quarantined(config) {
                     Ok(f) => f,
                     Err(e) => {
-                        eprintln!("mailtoticket: {e}");
+                        eprintln!("mailtoticket: {}", error_chain(&e));
                         return 1;
                     }
                 }
@@ -388,7 +404,7 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
     let dir = config.sandbox_dir();
     match command {
         SandboxCommand::Serve { port } => rt.block_on(async {
-            match sb::start(wiring::sandbox_config(config), port).await {
+            match sb::start(sb::SandboxConfig::from_config(config), port).await {
                 Ok(running) => {
                     println!("GN6:      {}", running.gn6_url());
                     println!("Persones: {}", running.persones_url());
@@ -532,7 +548,7 @@ fn check(arg: Option<&str>) -> u8 {
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            line(Some(false), &e);
+            line(Some(false), &error_chain(&e));
             return 1;
         }
     };
@@ -540,7 +556,10 @@ fn check(arg: Option<&str>) -> u8 {
         let services = match wiring::connect(&config).await {
             Ok(s) => s,
             Err(e) => {
-                line(Some(false), &format!("{}: {e}", path.display()));
+                line(
+                    Some(false),
+                    &format!("{}: {}", path.display(), error_chain(&e)),
+                );
                 return;
             }
         };
@@ -567,12 +586,33 @@ fn check(arg: Option<&str>) -> u8 {
             Ok(_) => line(Some(true), &format!("{gn6}: ConsultaTiquetsDades answered")),
             Err(e) => line(Some(false), &format!("{gn6}: {e}")),
         }
-        match services.identity.person("mailtoticket").await {
-            Ok(_) => line(
-                Some(true),
-                &format!("{persones}: obtenirDadesPersona answered"),
-            ),
-            Err(e) => line(Some(false), &format!("{persones}: {e}")),
+        let order = config.directory_order();
+        if order.iter().any(|d| d == "persones") {
+            match services.identity.person("mailtoticket").await {
+                Ok(_) => line(
+                    Some(true),
+                    &format!("{persones}: obtenirDadesPersona answered"),
+                ),
+                Err(e) => line(Some(false), &format!("{persones}: {e}")),
+            }
+        }
+        if let Some(rest) = &services.rest {
+            use crate::ports::IdentityDirectory as _;
+            match rest.person("mailtoticket").await {
+                Ok(_) => line(
+                    Some(true),
+                    "identitat_digital: token and person look-up answered",
+                ),
+                Err(e) => line(Some(false), &format!("identitat_digital: {e}")),
+            }
+        }
+        if let Some(ldap) = &services.ldap {
+            use crate::ports::MailDirectory as _;
+            let url = config.ldap_server_url.as_deref().unwrap_or("");
+            match ldap.probe().await {
+                Ok(()) => line(Some(true), &format!("LDAP {url}: bind accepted")),
+                Err(e) => line(Some(false), &format!("LDAP {url}: {e}")),
+            }
         }
         if config.notificar_errors {
             let r = SmtpReporter::new(SmtpSettings::from_config(&config));

@@ -20,19 +20,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// Escapes `&`, `<` and `>` once (text from a plain-text part or a header).
-pub fn escape_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The one escaper of text for HTML (text and attribute values alike).
+pub use super::texts::escape_text;
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let tags: HashSet<&str> = [

@@ -4,19 +4,27 @@
 
 use chrono::NaiveDateTime;
 
-/// Escapes text that came from a header or a plain-text part for HTML, exactly once.
+/// Escapes text that came from a header or a plain-text part for HTML element content,
+/// exactly once: `&`, `<` and `>` (quotes need no escaping in text, and plain-text
+/// bodies keep them as they were). The one attribute value written here, the `href` of
+/// an attachment link, goes through [`href_value`].
 pub fn escape_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
+    let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
+            c => out.push(c),
         }
     }
     out
+}
+
+/// A URL as the value of a double-quoted attribute: escaped as text, and a `"` (which
+/// a URL does not need literally) percent-encoded so it cannot end the attribute.
+fn href_value(url: &str) -> String {
+    escape_text(url).replace('"', "%22")
 }
 
 /// (DD/MM/YYYY, HH:MM) of a local date.
@@ -101,7 +109,7 @@ pub fn link_attachments(body: &str, uploaded: &[Uploaded<'_>]) -> (String, Strin
         .map(|(u, _)| {
             format!(
                 "<li><a href=\"{}\">{} ({})</a></li>",
-                escape_text(&file_url(&u.codi_annex)),
+                href_value(&file_url(&u.codi_annex)),
                 escape_text(u.name),
                 escape_text(u.content_type)
             )
@@ -117,6 +125,13 @@ pub fn link_attachments(body: &str, uploaded: &[Uploaded<'_>]) -> (String, Strin
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_escaper_for_text_and_a_safe_href() {
+        assert_eq!(escape_text("a<b>&c \"q\""), "a&lt;b&gt;&amp;c \"q\"");
+        assert_eq!(escape_text("&lt;"), "&amp;lt;");
+        assert_eq!(href_value("/f?id=1\"><x&y"), "/f?id=1%22&gt;&lt;x&amp;y");
+    }
+
     use super::*;
     use chrono::NaiveDate;
 

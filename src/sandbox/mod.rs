@@ -11,6 +11,7 @@
 //! State lives in [`SandboxConfig::dir`] (see `store`), so several simulators and the
 //! CLI may share one folder.
 
+mod identitat;
 mod show;
 mod soap;
 mod store;
@@ -69,16 +70,18 @@ pub struct SandboxConfig {
     pub reopen_period_days: i64,
 }
 
-/// Reopening period used when the configuration does not say otherwise.
-pub const DEFAULT_REOPEN_PERIOD_DAYS: i64 = 7;
+/// Reopening period of the simulator: a closed ticket stays closed when a reply
+/// comes after this many days.
+pub const DEFAULT_REOPEN_PERIOD_DAYS: i64 = 30;
 
 impl SandboxConfig {
-    /// The simulator a configuration talks to with `bus = "sandbox"`: it accepts that
-    /// configuration's own credentials, keeps its state in `sandbox_dir` (else
-    /// [`default_dir`]) and uses [`DEFAULT_REOPEN_PERIOD_DAYS`].
+    /// The simulator a configuration talks to with `bus = "sandbox"` (the one
+    /// constructor, used by the binary and the tests): it accepts that configuration's
+    /// own credentials, keeps its state in `sandbox_dir` (default: `sandbox` in the
+    /// state folder) and uses [`DEFAULT_REOPEN_PERIOD_DAYS`].
     pub fn from_config(config: &crate::config::Config) -> SandboxConfig {
         SandboxConfig {
-            dir: config.sandbox_dir.clone().unwrap_or_else(default_dir),
+            dir: config.sandbox_dir(),
             username_soa: config.username_soa.clone(),
             password_soa: config.password_soa.clone(),
             username_gn6: config.username_gn6.clone(),
@@ -231,6 +234,10 @@ impl RunningSandbox {
     pub fn persones_url(&self) -> String {
         format!("http://{}{PERSONES_PATH}", self.addr)
     }
+    /// Base URL of the identity REST API simulator (`identitat`).
+    pub fn identitat_url(&self) -> String {
+        format!("http://{}{}", self.addr, identitat::IDENTITAT_PATH)
+    }
     /// Base URL (`http://127.0.0.1:PORT`), e.g. for attachment links.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -362,6 +369,30 @@ async fn route(
         .counters
         .http_requests
         .fetch_add(1, Ordering::Relaxed);
+    if path.starts_with(identitat::IDENTITAT_PATH) {
+        let method = req.method().clone();
+        let token = req
+            .headers()
+            .get("TOKEN")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let (op, r) = identitat::handle(
+            &method,
+            &path,
+            &query,
+            token.as_deref(),
+            &body,
+            &shared.config.dir,
+        );
+        shared.counters.count_operation(op);
+        return Ok(r);
+    }
     let service = match path.as_str() {
         GN6_PATH => Some(soap::Service::Gn6),
         PERSONES_PATH => Some(soap::Service::Persones),
