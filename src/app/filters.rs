@@ -442,7 +442,12 @@ where
         let descripcio = format!(
             "{}{marker}{}{}",
             texts::comment_header(&self.sender_text(), &self.when()),
-            body_with_attachments(&self.mail.body_html, s.netejar_mail_reply, true, &uploaded),
+            body_with_attachments(
+                &self.mail.description_html(),
+                s.netejar_mail_reply,
+                true,
+                &uploaded
+            ),
             self.left_out_html()
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
@@ -529,7 +534,7 @@ where
         }
         let full = s.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
-        let cleaned = html::clean(&mail.body_html, full, false);
+        let cleaned = html::clean(&mail.description_html(), full, false);
         ticket.descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &[]));
 
         let code = match self.journal.done(&Step::TicketCreated) {

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use regex::Regex;
 
 use super::{Bus, Config};
-use crate::adapters::mail::AttachmentFilters;
+use crate::adapters::mail::{AttachmentFilters, MailError};
 use crate::app::{self, Limits, ReportPolicy};
 use crate::domain::classify::{ClassifyOptions, SenderItem};
 use crate::domain::filters::FilterKind;
@@ -192,11 +192,9 @@ impl Settings {
             &raw.filtrar_attachments_per_hash,
         ) {
             Ok(f) => f,
-            Err(e) => {
-                let what = e
-                    .strip_prefix("filtrar_attachments_per_nom: ")
-                    .unwrap_or(&e);
-                bad("filtrar_attachments_per_nom", one_line(what));
+            Err(MailError::FilterRegex { pattern, source }) => {
+                let what = format!("regex invàlida {pattern:?}: {source}");
+                bad("filtrar_attachments_per_nom", one_line(&what));
                 AttachmentFilters::default()
             }
         };

@@ -1,7 +1,11 @@
 //! The mail as the domain sees it: owned, decoded, with no parser types.
 //! Built by `crate::adapters::mail` from raw bytes.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset};
+
+use crate::domain::html::escape_text;
 
 /// One attachment (a non-body leaf part), already transfer-decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,6 +17,18 @@ pub struct Attachment {
     /// Content-ID without angle brackets, for inline images.
     pub content_id: Option<String>,
     pub data: Vec<u8>,
+}
+
+/// A message attached to the mail (`message/rfc822`, `message/global`: a forwarded mail,
+/// the returned message of a bounce), summarised for the description.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The From header as written (decoded), e.g. `Anna Puig <anna@example.com>`.
+    pub from: String,
+    pub date: Option<DateTime<FixedOffset>>,
+    pub subject: String,
+    /// Its text body (plain text).
+    pub body_text: String,
 }
 
 /// A decoded mail.
@@ -52,6 +68,8 @@ pub struct Mail {
     pub raw_len: usize,
     /// The MIME skeleton, read from the raw bytes without decoding any text (issue 14).
     pub structure: Structure,
+    /// Attached messages, in order (each is also in `attachments` as a `.eml` file).
+    pub forwarded: Vec<Forwarded>,
 }
 
 /// Structural facts of a mail, read by the mail adapter straight from the raw bytes,
@@ -138,6 +156,42 @@ impl Mail {
             .first()
             .map(String::as_str)
             .unwrap_or_else(|| self.sender())
+    }
+
+    /// The HTML the ticket description or comment is made from: the body; when the mail
+    /// has no text of its own and carries attached messages, their sender, date, subject
+    /// and text follow it, so the ticket is never blank.
+    pub fn description_html(&self) -> Cow<'_, str> {
+        if self.forwarded.is_empty() || !self.body_text.trim().is_empty() {
+            return Cow::Borrowed(&self.body_html);
+        }
+        let mut out = self.body_html.clone();
+        for f in &self.forwarded {
+            out.push_str("<p>---------- Missatge reenviat ----------<br>\n");
+            for (label, value) in [
+                ("De", f.from.clone()),
+                (
+                    "Data",
+                    f.date
+                        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
+                        .unwrap_or_default(),
+                ),
+                ("Assumpte", f.subject.clone()),
+            ] {
+                if !value.is_empty() {
+                    out.push_str(&format!("{label}: {}<br>\n", escape_text(&value)));
+                }
+            }
+            out.push_str("</p>\n");
+            for (i, line) in f.body_text.split('\n').enumerate() {
+                if i > 0 {
+                    out.push_str("<br>\n");
+                }
+                out.push_str(&escape_text(line.strip_suffix('\r').unwrap_or(line)));
+            }
+            out.push('\n');
+        }
+        Cow::Owned(out)
     }
 
     /// Addresses of an address header by name ("From", "cc", ...), for rules.

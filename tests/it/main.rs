@@ -20,6 +20,7 @@ mod journal;
 mod ldap;
 mod loop_protection;
 mod mail_corpus;
+mod mail_fidelity;
 mod mail_identity;
 mod mail_props;
 mod quarantine;
