@@ -247,6 +247,10 @@ pub struct Config {
     #[serde(default = "d_deadline_secs")]
     pub deadline_secs: u64,
 
+    /// `[limits]`: what one mail may make the gateway do (issue 9).
+    #[serde(default)]
+    pub limits: crate::domain::limits::Limits,
+
     // Sandbox.
     #[serde(default)]
     pub sandbox_dir: Option<PathBuf>,

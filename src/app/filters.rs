@@ -9,6 +9,7 @@ use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
 use crate::domain::html;
+use crate::domain::limits;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::rules;
@@ -59,31 +60,32 @@ impl Failure {
     }
 }
 
-/// The body as GN6 gets it: sanitised (and cleaned when `full`), `cid:` references
-/// of the uploaded inline images rewritten to GN6 links, then — when `full` — the
-/// images still pointing at `cid:` dropped, then the list of the other attachments.
-/// This order is the one `html` asks for: cleaning must not see the rewritten links
-/// disappear, and dangling `cid:` images are only known after the rewrite.
-fn body_with_attachments(
-    body: &str,
-    full: bool,
-    is_reply: bool,
-    uploaded: &[Uploaded<'_>],
-) -> String {
-    link_cleaned(&html::clean(body, full, is_reply), full, uploaded)
+/// The body as GN6 gets it, through the one HTML pipeline (`crate::domain::html`):
+/// parsed into the allow-listed tree, cleaned when `full`, `cid:` images pointed at the
+/// uploaded attachments and the others listed, the header line put first, and only then
+/// serialised. No string edit of HTML happens before or after.
+fn description(body: &html::Body, header: &str, uploaded: &[Uploaded<'_>]) -> String {
+    let mut body = body.clone();
+    body.link_attachments(uploaded);
+    body.prepend_header(header);
+    body.render().into_string()
 }
 
-/// The part of [`body_with_attachments`] after cleaning, so that a caller needing the
-/// body both before and after the upload cleans it (the costly part) only once.
-fn link_cleaned(cleaned: &str, full: bool, uploaded: &[Uploaded<'_>]) -> String {
-    let (linked, listing) = texts::link_attachments(cleaned, uploaded);
-    let mut linked = if full {
-        html::remove_cid_images(&linked)
-    } else {
-        linked
-    };
-    linked.push_str(&listing);
-    linked
+/// The mail's body parsed and, when `full`, cleaned (§6): the costly part, done once
+/// per mail even when the description is written twice.
+fn parsed_body(mail: &Mail, settings: &Settings, full: bool, is_reply: bool) -> html::Body {
+    let mut body = html::Body::parse(&mail.body_html, settings.config.limits.html_max_depth);
+    if full {
+        body.clean(is_reply);
+    }
+    if body.flattened() > 0 {
+        body.append_note(&format!(
+            "[mailtoticket: {} elements HTML niats més enllà del límit de {} nivells s'han aplanat a text]",
+            body.flattened(),
+            settings.config.limits.html_max_depth
+        ));
+    }
+    body
 }
 
 /// What one filter did.
@@ -330,15 +332,11 @@ where
         );
 
         let uploaded = self.upload_attachments(&code, &author).await?;
-        let descripcio = format!(
-            "{}{}",
-            texts::comment_header(&self.sender_text(), &self.when()),
-            body_with_attachments(
-                &self.mail.body_html,
-                s.config.netejar_mail_reply,
-                true,
-                &uploaded
-            )
+        let body = parsed_body(self.mail, s, s.config.netejar_mail_reply, true);
+        let descripcio = description(
+            &body,
+            &texts::comment_header(&self.sender_text(), &self.when()),
+            &uploaded,
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
             info!("El comentari ja es va afegir en una entrega anterior");
@@ -405,12 +403,15 @@ where
         if external || self.automatic {
             ticket.enviar_missatge_creacio = "N".into();
         }
-        ticket.assumpte = texts::subject_or_default(&mail.subject, user);
+        ticket.assumpte = limits::truncate_chars(
+            &texts::subject_or_default(&mail.subject, user),
+            s.config.limits.max_subject_chars,
+        );
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
-        let cleaned = html::clean(&mail.body_html, full, false);
-        ticket.descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &[]));
+        let body = parsed_body(mail, s, full, false);
+        ticket.descripcio = description(&body, &header, &[]);
 
         let code = match self.journal.done(&Step::TicketCreated) {
             Some(code) => {
@@ -439,7 +440,7 @@ where
         };
 
         let uploaded = self.upload_attachments(&code, user).await?;
-        let descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &uploaded));
+        let descripcio = description(&body, &header, &uploaded);
         let changed = descripcio != ticket.descripcio;
         let data_resol = if s.config.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
@@ -514,8 +515,10 @@ where
             .find_tickets(user, &from)
             .await
             .map_err(gn6("ConsultaTiquetsDades"))?;
-        // The header up to its closing bracket: what follows it may have been rewritten.
-        let fingerprint = header.rfind(']').map_or(header, |i| &header[..=i]);
+        // The header as the pipeline writes it, up to its closing bracket: what follows
+        // it may have been rewritten.
+        let header = description(&html::Body::from_text(""), header, &[]);
+        let fingerprint = header.rfind(']').map_or(header.as_str(), |i| &header[..=i]);
         let mut matching = found.iter().filter(|t| {
             t.solicitant.trim() == user.trim()
                 && t.assumpte.trim() == assumpte.trim()
@@ -604,13 +607,14 @@ where
         let mut uploaded = Vec::with_capacity(self.mail.attachments.len());
         for (n, a) in self.mail.attachments.iter().enumerate() {
             let step = Step::Attachment(n);
+            let name = limits::clean_file_name(&a.name);
             let codi_annex = match self.journal.done(&step) {
                 Some(c) => c,
                 None => {
                     self.warn_if_unknown(
                         &step,
                         "AnnexarFitxerTiquet",
-                        &format!("fitxer {} al tiquet {code}", a.name),
+                        &format!("fitxer {name} al tiquet {code}"),
                     );
                     self.record_intent(&step)?;
                     let c = self
@@ -618,18 +622,18 @@ where
                         .attach_file(&NewAttachment {
                             codi_tiquet: code,
                             usuari: user,
-                            nom_fitxer: &a.name,
+                            nom_fitxer: &name,
                             content: &a.data,
                         })
                         .await
                         .map_err(gn6("AnnexarFitxerTiquet"))?;
                     self.record(&step, &c)?;
-                    info!("Fitxer {} annexat al tiquet {code} ({c})", a.name);
+                    info!("Fitxer {name} annexat al tiquet {code} ({c})");
                     c
                 }
             };
             uploaded.push(Uploaded {
-                name: &a.name,
+                name,
                 content_type: &a.content_type,
                 content_id: a.content_id.as_deref(),
                 codi_annex,

@@ -305,6 +305,13 @@ where
         return d;
     }
 
+    // Hard limits (issue 9): permanent, so the MTA does not retry what cannot pass.
+    if let Some(exceeded) = crate::domain::limits::check(mail, &settings.config.limits) {
+        let reason = exceeded.reason();
+        warn!("Mail rebutjat per un límit: {reason}");
+        return Delivery::new(Status::Reject, reason);
+    }
+
     if let Some(rule) = loop_rule(mail, settings) {
         let name = class_name(AutoClass::Loop);
         info!("Mail automàtic ({name}, regla {rule}): no el tracto");

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod filters;
 pub mod html;
 pub mod identity;
+pub mod limits;
 pub mod mail;
 pub mod outcome;
 pub mod regex_cache;
