@@ -131,7 +131,7 @@ pub(super) fn render(doc: &Doc) -> SafeHtml {
             out.push_str(if e.tag == "a" { " href=\"" } else { " src=\"" });
             escape_into(&mut out, url, true);
             out.push('"');
-            if e.tag == "a" {
+            if matches!(e.link, Some(Link::External(_))) {
                 out.push_str(" rel=\"noopener noreferrer\"");
             }
         }

@@ -63,7 +63,7 @@ fn cid_images_point_at_uploaded_attachments_only() {
     b.link_attachments(&up);
     assert_eq!(
         b.render().as_str(),
-        "<p>x</p><img src=\"/tiquetsusuaris/control/file?fileId=1\">z<br><br>Attachments:<ul><li><a href=\"/tiquetsusuaris/control/file?fileId=3\" rel=\"noopener noreferrer\">a&amp;b.pdf (application/pdf)</a></li></ul>"
+        "<p>x</p><img src=\"/tiquetsusuaris/control/file?fileId=1\">z<br><br>Attachments:<ul><li><a href=\"/tiquetsusuaris/control/file?fileId=3\">a&amp;b.pdf (application/pdf)</a></li></ul>"
     );
 }
 
