@@ -6,6 +6,7 @@ mod bad_input_e2e;
 mod cli;
 mod faults;
 mod filters;
+mod hostile_html;
 mod identity;
 mod journal;
 mod loop_protection;
