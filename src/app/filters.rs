@@ -33,6 +33,8 @@ enum Failure {
     RateLimited { sender: String, limit: u32 },
     /// The rate-limit store could not be read: retry later rather than risk a flood.
     RateStore(PortError),
+    /// The body's CPU-bound preparation failed (a panic in the blocking task).
+    Cpu(String),
 }
 
 impl Failure {
@@ -44,6 +46,7 @@ impl Failure {
             Failure::Journal(_) => Status::TempFail,
             Failure::RateLimited { .. } => Status::Reject,
             Failure::RateStore(_) => Status::TempFail,
+            Failure::Cpu(_) => Status::Error,
         }
     }
 
@@ -56,6 +59,7 @@ impl Failure {
                 format!("límit de tiquets nous per hora superat: {sender} ({limit} per hora)")
             }
             Failure::RateStore(err) => format!("comptador de tiquets nous: {err}"),
+            Failure::Cpu(err) => format!("preparació del cos del mail: {err}"),
         }
     }
 }
@@ -72,20 +76,37 @@ fn description(body: &html::Body, header: &str, uploaded: &[Uploaded<'_>]) -> St
 }
 
 /// The mail's body parsed and, when `full`, cleaned (§6): the costly part, done once
-/// per mail even when the description is written twice.
-fn parsed_body(mail: &Mail, settings: &Settings, full: bool, is_reply: bool) -> html::Body {
-    let mut body = html::Body::parse(&mail.body_html, settings.config.limits.html_max_depth);
-    if full {
-        body.clean(is_reply);
-    }
-    if body.flattened() > 0 {
-        body.append_note(&format!(
-            "[mailtoticket: {} elements HTML niats més enllà del límit de {} nivells s'han aplanat a text]",
-            body.flattened(),
-            settings.config.limits.html_max_depth
-        ));
-    }
-    body
+/// per mail even when the description is written twice. It runs as a blocking task so
+/// that the mail's deadline holds against it (an async timeout cannot stop code that
+/// never yields); while it runs, a deadline that passes is a pure-CPU timeout, which a
+/// retry would only repeat (see [`super::deliver_with_deadline`]).
+async fn parsed_body(
+    mail: &Mail,
+    settings: &Settings,
+    full: bool,
+    is_reply: bool,
+) -> Result<html::Body, Failure> {
+    let source = mail.body_html.clone();
+    let max_depth = settings.config.limits.html_max_depth;
+    let cpu = super::CpuStage::enter();
+    let body = tokio::task::spawn_blocking(move || {
+        let mut body = html::Body::parse(&source, max_depth);
+        drop(source);
+        if full {
+            body.clean(is_reply);
+        }
+        if body.flattened() > 0 {
+            body.append_note(&format!(
+                "[mailtoticket: {} elements HTML niats més enllà del límit de {max_depth} nivells s'han aplanat a text]",
+                body.flattened()
+            ));
+        }
+        body
+    })
+    .await
+    .map_err(|e| Failure::Cpu(e.to_string()))?;
+    cpu.leave();
+    Ok(body)
 }
 
 /// What one filter did.
@@ -332,7 +353,7 @@ where
         );
 
         let uploaded = self.upload_attachments(&code, &author).await?;
-        let body = parsed_body(self.mail, s, s.config.netejar_mail_reply, true);
+        let body = parsed_body(self.mail, s, s.config.netejar_mail_reply, true).await?;
         let descripcio = description(
             &body,
             &texts::comment_header(&self.sender_text(), &self.when()),
@@ -410,7 +431,7 @@ where
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
-        let body = parsed_body(mail, s, full, false);
+        let body = parsed_body(mail, s, full, false).await?;
         ticket.descripcio = description(&body, &header, &[]);
 
         let code = match self.journal.done(&Step::TicketCreated) {

@@ -377,6 +377,34 @@ where
     delivery
 }
 
+tokio::task_local! {
+    /// Set by [`deliver_with_deadline`]: whether the run is inside CPU-bound work.
+    static CPU_STAGE: std::sync::Arc<std::sync::atomic::AtomicBool>;
+}
+
+/// Marks the CPU-bound part of a run (parsing and cleaning the body) from `enter` to
+/// `leave`. Not cleared on drop: when the deadline drops the run inside that part, the
+/// mark must still be there for [`deliver_with_deadline`] to read.
+pub(crate) struct CpuStage(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
+
+impl CpuStage {
+    pub(crate) fn enter() -> CpuStage {
+        let flag = CPU_STAGE.try_with(|f| f.clone()).ok();
+        if let Some(f) = &flag {
+            f.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        CpuStage(flag)
+    }
+}
+
+impl CpuStage {
+    pub(crate) fn leave(self) {
+        if let Some(f) = &self.0 {
+            f.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 /// [`deliver`] within an overall deadline. On expiry the run is dropped where it
 /// stands and the mail is TEMPFAIL: every step completed so far is in the journal,
 /// so the MTA's retry resumes instead of repeating them.
@@ -399,8 +427,26 @@ where
     R: RateLimit,
 {
     let run = deliver(mail, settings, tickets, identity, clock, journal, rate);
-    match tokio::time::timeout(deadline, run).await {
+    let cpu = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let timed = CPU_STAGE.scope(cpu.clone(), tokio::time::timeout(deadline, run));
+    match timed.await {
         Ok(delivery) => delivery,
+        Err(_) if cpu.load(std::sync::atomic::Ordering::SeqCst) => {
+            // Pure CPU work on this mail's own content, no I/O waited on: a retry
+            // would take as long again. Permanent (issue 9).
+            warn!(
+                "Temps esgotat preparant el cos del mail ({} s, deadline_secs): no es reintentarà",
+                deadline.as_secs_f64()
+            );
+            let mut d = Delivery::new(
+                Status::Reject,
+                "temps esgotat preparant el cos del mail (treball de CPU)",
+            );
+            d.ticket = journal
+                .done(&Step::TicketCreated)
+                .or_else(|| journal.done(&Step::CommentAdded));
+            d
+        }
         Err(_) => {
             warn!(
                 "Temps esgotat: el mail no s'ha acabat de tractar en {} s (deadline_secs); es reintentarà",

@@ -608,3 +608,39 @@ fn too_many_attachments_is_a_permanent_outcome_quarantined_once() {
     let log = std::fs::read_to_string(dir.path().join("m2t.log")).expect("log");
     assert!(log.contains("massa fitxers adjunts: 100000"), "{log}");
 }
+
+/// A deadline that passes while the body is being prepared (pure CPU work on the
+/// mail's own content) is permanent: REJECT, not TEMPFAIL, and nothing was created.
+#[test]
+fn a_cpu_bound_timeout_is_permanent() {
+    use crate::app_support::*;
+    use mailtoticket::app::deliver_with_deadline;
+    use mailtoticket::domain::outcome::Status;
+    use mailtoticket::ports::NoRateLimit;
+
+    let s = settings("filtres = [\"nou_extern\"]");
+    let body = "<div><p>a&gt; b</p>\n-- \n<br><br><br>".repeat(40_000);
+    let m = mail("pep@gmail.com", "Hola", &body);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // No expectation: any GN6 call would panic.
+    let t = MockTickets::new();
+    let start = Instant::now();
+    let out = rt.block_on(deliver_with_deadline(
+        &m,
+        &s,
+        &t,
+        &MockDirectory::new(),
+        &clock(),
+        &journal(),
+        &NoRateLimit,
+        Duration::from_millis(30),
+    ));
+    let took = start.elapsed();
+    assert_eq!(out.status, Status::Reject, "{out:?}");
+    assert!(out.reason.contains("CPU"), "{}", out.reason);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    rt.shutdown_background();
+}
