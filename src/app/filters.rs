@@ -431,7 +431,15 @@ where
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.config.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
-        let body = parsed_body(mail, s, full, false).await?;
+        let mut body = parsed_body(mail, s, full, false).await?;
+        let subject_chars = mail.subject.chars().count();
+        if subject_chars > s.config.limits.max_subject_chars {
+            // Not silently dropped: the whole subject goes into the description.
+            body.append_note(&format!(
+                "[mailtoticket: l'assumpte tenia {subject_chars} caràcters i s'ha tallat a {} (max_subject_chars); l'assumpte sencer és: {}]",
+                s.config.limits.max_subject_chars, mail.subject
+            ));
+        }
         ticket.descripcio = description(&body, &header, &[]);
 
         let code = match self.journal.done(&Step::TicketCreated) {

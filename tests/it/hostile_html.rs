@@ -568,6 +568,12 @@ fn huge_subject_is_cut_with_an_ellipsis() {
     let assumpte = field(&shown, "assumpte");
     assert_eq!(assumpte.chars().count(), 255);
     assert!(assumpte.ends_with('…'));
+    let descripcio = field(&shown, "descripcio");
+    assert!(
+        descripcio.contains("tenia 100000 caràcters"),
+        "the ticket says what was cut"
+    );
+    assert!(descripcio.contains(&subject), "and keeps the whole subject");
 }
 
 fn files_under(dir: &Path) -> usize {
