@@ -137,7 +137,7 @@ fn html_mail(target: usize) -> Vec<u8> {
 
 fn big_mail(size: usize) -> Vec<u8> {
     use base64::Engine as _;
-    let data: Vec<u8> = (0..size).map(|i| (i * 2_654_435_761 >> 13) as u8).collect();
+    let data: Vec<u8> = (0..size).map(|i| ((i * 2_654_435_761) >> 13) as u8).collect();
     let enc = base64::engine::general_purpose::STANDARD.encode(&data);
     let mut m = b"From: <nom.cognom@upc.edu>\r\nTo: <suport@upc.edu>\r\nSubject: Fitxer\r\n\
         Message-ID: <core-big@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n\
