@@ -61,15 +61,6 @@ pub fn exit_code_with(status: Status, exit_zero_when_reported: bool, reported: b
     }
 }
 
-/// Whether an outcome triggers the error report mail.
-pub fn is_reportable(status: Status, notify_skip: bool) -> bool {
-    match status {
-        Status::Error | Status::Reject | Status::TempFail | Status::Unknown => true,
-        Status::Skip => notify_skip,
-        Status::Success => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,13 +81,5 @@ mod tests {
         assert_eq!(exit_code_with(Status::Error, false, true), 1);
         assert_eq!(exit_code_with(Status::TempFail, true, true), 75);
         assert_eq!(exit_code_with(Status::Unknown, true, true), 3);
-    }
-
-    #[test]
-    fn skip_reported_only_on_request() {
-        assert!(!is_reportable(Status::Skip, false));
-        assert!(is_reportable(Status::Skip, true));
-        assert!(!is_reportable(Status::Success, true));
-        assert!(is_reportable(Status::TempFail, false));
     }
 }

@@ -1,5 +1,5 @@
 //! Adapters: the outside world behind the ports (SOAP over HTTP, mail parsing,
-//! the sandbox bus, the journal, error reports).
+//! the journal, error reports). The sandbox bus is `crate::sandbox`.
 
 pub mod http;
 pub mod journal;
@@ -9,5 +9,4 @@ pub mod planning;
 pub mod quarantine;
 pub mod report;
 pub mod retry;
-pub mod sandbox;
 pub mod soap;

@@ -195,3 +195,37 @@ fn sync_dir(dir: &Path) {
         let _ = d.sync_all();
     }
 }
+
+/// The quarantine could not store a mail.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", dir.display())]
+pub struct QuarantineError {
+    pub dir: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// The quarantine port of the use case: stamped with the system clock.
+impl crate::ports::MailQuarantine for Quarantine {
+    fn keep(
+        &self,
+        raw: &[u8],
+        status: crate::domain::outcome::Status,
+        reason: &str,
+    ) -> Result<String, crate::ports::BoxError> {
+        use crate::ports::Clock;
+        self.put(
+            raw,
+            status.as_header(),
+            reason,
+            crate::ports::SystemClock.now(),
+        )
+        .map(|path| path.display().to_string())
+        .map_err(|source| {
+            Box::new(QuarantineError {
+                dir: self.dir.clone(),
+                source,
+            }) as crate::ports::BoxError
+        })
+    }
+}

@@ -4,7 +4,7 @@
 use tracing::{info, warn};
 
 use super::identity::{find_requester, find_username};
-use super::{Delivery, Settings, port_status};
+use super::{Delivery, Ports, Settings, port_status};
 use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
@@ -87,7 +87,7 @@ async fn parsed_body(
     is_reply: bool,
 ) -> Result<html::Body, Failure> {
     let source = mail.body_html.clone();
-    let max_depth = settings.config.limits.html_max_depth;
+    let max_depth = settings.limits.mail.html_max_depth;
     let cpu = super::CpuStage::enter();
     let body = tokio::task::spawn_blocking(move || {
         let mut body = html::Body::parse(&source, max_depth);
@@ -126,46 +126,38 @@ fn gn6(what: &'static str) -> impl FnOnce(PortError) -> Failure {
 }
 
 /// One delivery in progress.
-pub(super) struct Run<'a, T, I, C, J, R> {
+pub(super) struct Run<'a, T, I> {
     mail: &'a Mail,
     settings: &'a Settings,
     tickets: &'a T,
     identity: &'a I,
-    clock: &'a C,
-    journal: &'a J,
-    rate: &'a R,
+    clock: &'a dyn Clock,
+    journal: &'a dyn Journal,
+    rate: &'a dyn RateLimit,
     automatic: bool,
     /// The requester lookup (§4), done at most once per mail.
     requester: Option<Option<String>>,
 }
 
-impl<'a, T, I, C, J, R> Run<'a, T, I, C, J, R>
+impl<'a, T, I> Run<'a, T, I>
 where
     T: TicketSystem,
     I: IdentityDirectory,
-    C: Clock,
-    J: Journal,
-    R: RateLimit,
 {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         mail: &'a Mail,
         settings: &'a Settings,
-        tickets: &'a T,
-        identity: &'a I,
-        clock: &'a C,
-        journal: &'a J,
-        rate: &'a R,
+        ports: &Ports<'a, T, I>,
         automatic: bool,
     ) -> Self {
         Run {
             mail,
             settings,
-            tickets,
-            identity,
-            clock,
-            journal,
-            rate,
+            tickets: ports.tickets,
+            identity: ports.identity,
+            clock: ports.clock,
+            journal: ports.journal,
+            rate: ports.rate,
             automatic,
             requester: None,
         }
@@ -331,19 +323,14 @@ where
             email_solicitant: s.identity.canonical(&ticket.email_solicitant),
             ..ticket.clone()
         };
-        let author = choose_author(
-            found.as_deref(),
-            &senders,
-            &on_ticket,
-            &s.config.usuari_extern,
-        );
+        let author = choose_author(found.as_deref(), &senders, &on_ticket, &s.usuari_extern);
         let author = author.username().to_string();
         let private = is_private(&self.mail.subject, &s.regex_privat);
         let notificar = notify(
             &author,
             &ticket,
             private,
-            s.config.notificar_comentaris_afegits,
+            s.notificar_comentaris_afegits,
             self.automatic,
         );
         info!(
@@ -353,7 +340,7 @@ where
         );
 
         let uploaded = self.upload_attachments(&code, &author).await?;
-        let body = parsed_body(self.mail, s, s.config.netejar_mail_reply, true).await?;
+        let body = parsed_body(self.mail, s, s.netejar_mail_reply, true).await?;
         let descripcio = description(
             &body,
             &texts::comment_header(&self.sender_text(), &self.when()),
@@ -407,7 +394,7 @@ where
 
     /// §5.4.
     async fn nou_extern(&mut self) -> FilterResult {
-        let user = self.settings.config.usuari_extern.trim().to_string();
+        let user = self.settings.usuari_extern.trim().to_string();
         self.create(&user, true).await
     }
 
@@ -415,8 +402,7 @@ where
     async fn create(&mut self, user: &str, external: bool) -> FilterResult {
         let s = self.settings;
         let mail = self.mail;
-        let mut ticket =
-            new_ticket_defaults(user, mail.requester_email(), &s.config.equip_resolutor_nous);
+        let mut ticket = new_ticket_defaults(user, mail.requester_email(), &s.equip_resolutor_nous);
         let applied = rules::apply(&s.rules, mail, &mut ticket);
         if !applied.is_empty() {
             info!("Regles de valors_defecte aplicades: {applied:?}");
@@ -426,18 +412,18 @@ where
         }
         ticket.assumpte = limits::truncate_chars(
             &texts::subject_or_default(&mail.subject, user),
-            s.config.limits.max_subject_chars,
+            s.limits.mail.max_subject_chars,
         );
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
-        let full = s.config.netejar_mail_nou;
+        let full = s.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
         let mut body = parsed_body(mail, s, full, false).await?;
         let subject_chars = mail.subject.chars().count();
-        if subject_chars > s.config.limits.max_subject_chars {
+        if subject_chars > s.limits.mail.max_subject_chars {
             // Not silently dropped: the whole subject goes into the description.
             body.append_note(&format!(
                 "[mailtoticket: l'assumpte tenia {subject_chars} caràcters i s'ha tallat a {} (max_subject_chars); l'assumpte sencer és: {}]",
-                s.config.limits.max_subject_chars, mail.subject
+                s.limits.mail.max_subject_chars, mail.subject
             ));
         }
         ticket.descripcio = description(&body, &header, &[]);
@@ -471,7 +457,7 @@ where
         let uploaded = self.upload_attachments(&code, user).await?;
         let descripcio = description(&body, &header, &uploaded);
         let changed = descripcio != ticket.descripcio;
-        let data_resol = if s.config.assignar_data_resolucio_amb_data_creacio {
+        let data_resol = if s.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
             texts::resolution_date(&s.local_time(&now, &now))
         } else {
@@ -596,7 +582,7 @@ where
     /// otherwise open tickets without end). Only asked before a real AltaTiquet, so a
     /// resumed run of a ticket already created is never refused.
     fn check_rate_limit(&self) -> Result<(), Failure> {
-        let limit = self.settings.config.max_tickets_per_hour;
+        let limit = self.settings.limits.max_tickets_per_hour;
         if limit == 0 {
             return Ok(());
         }
@@ -618,7 +604,7 @@ where
     /// Counts the ticket just created. A failure here only loses one count: the
     /// ticket exists and is journalled, so the run goes on.
     fn note_new_ticket(&self) {
-        if self.settings.config.max_tickets_per_hour == 0 {
+        if self.settings.limits.max_tickets_per_hour == 0 {
             return;
         }
         let sender = self.rate_sender();
@@ -677,7 +663,7 @@ where
         if self.mail.cc.is_empty() {
             return false;
         }
-        if s.config.afegir_solicitants_addicionals_en_cc {
+        if s.afegir_solicitants_addicionals_en_cc {
             return true;
         }
         let Some(via) = &s.cc_via else {

@@ -126,7 +126,7 @@ async fn directory_lookup<I: IdentityDirectory>(
 /// this step finds nobody and says so in the log when LDAP is configured. An
 /// `LdapIdentityDirectory` adapter would plug in here.
 async fn ldap_lookup(canonical: &str, settings: &Settings) -> Result<Option<String>, PortError> {
-    if settings.config.ldap_server_url.is_some() {
+    if settings.ldap_configured {
         debug!("LDAP configurat però no implementat: no busco {canonical}");
     }
     Ok(None)
@@ -192,7 +192,8 @@ mod tests {
 
     fn config() -> Config {
         Config::from_toml(
-            "[mails_addicionals]\n\"a@gmail.com\" = \"anna\"\n\
+            "bus = \"sandbox\"\nequip_resolutor_nous = \"1\"\n\
+             [mails_addicionals]\n\"a@gmail.com\" = \"anna\"\n\
              [patrons_mail_addicionals]\n\"^(.*)@estudiant\\\\.upc\\\\.edu$\" = \"%s\"\n\
              \"^.*@extern\\\\.org$\" = \"extern\"\n",
             std::path::Path::new("t.toml"),
@@ -206,7 +207,7 @@ mod tests {
             .unwrap()
             .block_on(find_username_and_step(
                 addr,
-                &Settings::from_config(&config()).unwrap(),
+                &crate::config::Settings::build(&config()).unwrap().app,
                 dir,
             ))
     }

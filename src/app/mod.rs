@@ -37,7 +37,10 @@
 //! the `adapters::retry` decorator, so the use case never repeats a call itself.
 
 mod filters;
+mod handle;
 pub mod identity;
+
+pub use handle::{Handled, MailPorts, handle};
 
 use std::time::Duration;
 
@@ -46,19 +49,18 @@ use chrono_tz::Tz;
 use regex::Regex;
 use tracing::{info, warn};
 
-use crate::config::{Config, ConfigError};
 use crate::domain::classify::{self, AutoClass, ClassifyOptions, Decision};
 use crate::domain::filters::FilterKind;
 use crate::domain::identity::IdentityRules;
 use crate::domain::mail::Mail;
-use crate::domain::outcome::Status;
+use crate::domain::outcome::{LOOP_HEADER, Status};
 use crate::domain::rules::Rule;
 use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
 
-/// Settings of the use case, validated and compiled once from the configuration.
+/// Settings of the use case, validated and compiled once (by
+/// `crate::config::Settings::build`, the only constructor): domain types only.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub config: Config,
     /// `filtres`, in order.
     pub filters: Vec<FilterKind>,
     pub classify: ClassifyOptions,
@@ -75,10 +77,41 @@ pub struct Settings {
     pub time_zone: Option<Tz>,
     /// `adreces_propies` plus `notificar_errors_from`, bare and in canonical form.
     pub own_addresses: Vec<String>,
+    /// `equip_resolutor_nous`.
+    pub equip_resolutor_nous: String,
+    /// `usuari_extern`, trimmed (required by `nou_extern`).
+    pub usuari_extern: String,
+    pub notificar_comentaris_afegits: bool,
+    pub netejar_mail_nou: bool,
+    pub netejar_mail_reply: bool,
+    pub assignar_data_resolucio_amb_data_creacio: bool,
+    pub afegir_solicitants_addicionals_en_cc: bool,
+    /// `LDAP_SERVER_URL` is set (the LDAP step is not implemented: logged only).
+    pub ldap_configured: bool,
+    pub limits: Limits,
+    pub reports: ReportPolicy,
+}
+
+/// Limits of one mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `max_tickets_per_hour`: new tickets per sender and hour; 0 = unlimited.
+    pub max_tickets_per_hour: u32,
+    /// `deadline_secs`: the whole mail, start to end.
+    pub deadline: Duration,
+    /// `[limits]`: size, attachments, subject, HTML depth (issue 9).
+    pub mail: crate::domain::limits::Limits,
+}
+
+/// When an error report is due (`notificar_errors`, `notificar_errors_skip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportPolicy {
+    pub enabled: bool,
+    pub on_skip: bool,
 }
 
 /// The bare address of `Name <a@b>` or `a@b`, lower-cased.
-fn bare_address(text: &str) -> String {
+pub(crate) fn bare_address(text: &str) -> String {
     let t = text.trim();
     let inner = match (t.rfind('<'), t.rfind('>')) {
         (Some(a), Some(b)) if a < b => &t[a + 1..b],
@@ -87,102 +120,7 @@ fn bare_address(text: &str) -> String {
     inner.trim().to_lowercase()
 }
 
-fn compile(key: &str, pattern: &str) -> Result<Regex, ConfigError> {
-    crate::domain::regex_cache::compile(pattern).map_err(|e| ConfigError(format!("{key}: {e}")))
-}
-
 impl Settings {
-    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
-        let mut filters = Vec::new();
-        for name in &config.filtres {
-            let kind = FilterKind::parse(name).ok_or_else(|| {
-                ConfigError(format!(
-                    "filtres: unknown filter {name:?} (valid: reply, reply_reobrint, nou, nou_extern)"
-                ))
-            })?;
-            if filters.contains(&kind) {
-                return Err(ConfigError(format!("filtres: {name:?} listed twice")));
-            }
-            filters.push(kind);
-        }
-        if filters.is_empty() {
-            return Err(ConfigError("filtres: no filter listed".into()));
-        }
-        if filters.contains(&FilterKind::NouExtern) && config.usuari_extern.trim().is_empty() {
-            return Err(ConfigError(
-                "usuari_extern: required by the nou_extern filter".into(),
-            ));
-        }
-        for (key, list) in [
-            ("mails_no_ticket", &config.mails_no_ticket),
-            ("mails_sempre_ticket", &config.mails_sempre_ticket),
-        ] {
-            for item in list.iter().filter(|i| i.starts_with('^')) {
-                compile(key, item)?;
-            }
-        }
-        let rules = config
-            .valors_defecte
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let defaults: Vec<(String, String)> = r
-                    .defaults
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                Rule::new(&r.order, &r.pattern, &defaults)
-                    .map_err(|e| ConfigError(format!("valors_defecte[{i}]: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let rewrites: Vec<(String, String)> = config
-            .canonical_rewrites
-            .iter()
-            .map(|[a, b]| (a.to_lowercase(), b.to_lowercase()))
-            .collect();
-        let identity = IdentityRules::new(&rewrites, &config.mails_addicionals, &config.patterns())
-            .map_err(|e| ConfigError(format!("patrons_mail_addicionals: {e}")))?;
-        let via = config.afegir_solicitants_addicionals_en_cc_nomes_via.trim();
-        let cc_via = if via.is_empty() {
-            None
-        } else {
-            Some(compile(
-                "afegir_solicitants_addicionals_en_cc_nomes_via",
-                via,
-            )?)
-        };
-        let time_zone =
-            match config.zona_horaria.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(name) => Some(name.parse::<Tz>().map_err(|_| {
-                    ConfigError(format!("zona_horaria: unknown time zone {name:?}"))
-                })?),
-            };
-        Ok(Settings {
-            config: config.clone(),
-            filters,
-            classify: ClassifyOptions {
-                mails_sempre_ticket: config.mails_sempre_ticket.clone(),
-                mails_no_ticket: config.mails_no_ticket.clone(),
-                skip_list_mail: config.skip_list_mail,
-            },
-            rules,
-            regex_reply: compile("regex_reply", &config.regex_reply)?,
-            regex_privat: compile("regex_privat", &config.regex_privat)?,
-            regex_message_id: compile("regex_message_id", &config.regex_message_id)?,
-            own_addresses: config
-                .adreces_propies
-                .iter()
-                .chain(std::iter::once(&config.notificar_errors_from))
-                .map(|a| identity.canonical(&bare_address(a)))
-                .filter(|a| !a.is_empty())
-                .collect(),
-            identity,
-            cc_via,
-            time_zone,
-        })
-    }
-
     /// A time in the zone of the ticket texts: `zona_horaria`, else the offset the
     /// clock reports for now (the server's local zone, as the old program wrote).
     pub fn local_time(
@@ -244,8 +182,8 @@ pub fn class_name(class: AutoClass) -> &'static str {
 pub fn loop_rule(mail: &Mail, settings: &Settings) -> Option<String> {
     // Our own marker, on every error report we send: the classifier knows it too, but
     // here `mails_sempre_ticket` cannot override it.
-    if let Some(v) = mail.header("X-Mailtoticket-Loop") {
-        return Some(format!("X-Mailtoticket-Loop: {}", v.trim()));
+    if let Some(v) = mail.header(LOOP_HEADER) {
+        return Some(format!("{LOOP_HEADER}: {}", v.trim()));
     }
     if !settings.own_addresses.is_empty() {
         for from in &mail.from {
@@ -269,44 +207,70 @@ pub fn loop_rule(mail: &Mail, settings: &Settings) -> Option<String> {
     None
 }
 
+/// A mail the journal says was handled completely before: SUCCESS at once, without
+/// any call (a duplicate delivery).
+fn already_done(journal: &dyn Journal) -> Option<Delivery> {
+    let status = journal.done(&Step::Completed)?;
+    let ticket = journal
+        .done(&Step::TicketCreated)
+        .or_else(|| journal.done(&Step::CommentAdded));
+    info!(
+        "Entrega duplicada: el mail ja es va tractar ({status}), tiquet {}",
+        ticket.as_deref().unwrap_or("-")
+    );
+    let mut d = Delivery::new(Status::Success, "entrega duplicada: ja tractat");
+    d.ticket = ticket;
+    Some(d)
+}
+
+/// What the use case works through for one decoded mail.
+pub struct Ports<'a, T, I> {
+    /// GN6.
+    pub tickets: &'a T,
+    /// The identity directory (Persones).
+    pub identity: &'a I,
+    pub clock: &'a dyn Clock,
+    /// This mail's delivery journal.
+    pub journal: &'a dyn Journal,
+    /// New tickets per sender, for `max_tickets_per_hour`.
+    pub rate: &'a dyn RateLimit,
+}
+
 /// Handles one mail: classification, then the filters in order.
 ///
-/// `rate` counts the new tickets per sender for `max_tickets_per_hour`.
+/// `ports.rate` counts the new tickets per sender for `max_tickets_per_hour`.
 ///
 /// A mail forced through by `mails_sempre_ticket` although it looks automatic gets
 /// no creation notice (`enviarMissatgeCreacio` N), no comment notification and never
 /// reopens a ticket: answering a robot is how mail loops start.
-pub async fn deliver<T, I, C, J, R>(
+pub async fn deliver<T, I>(mail: &Mail, settings: &Settings, ports: &Ports<'_, T, I>) -> Delivery
+where
+    T: TicketSystem,
+    I: IdentityDirectory,
+{
+    let decision = classify::classify(mail, &settings.classify);
+    deliver_decided(mail, settings, ports, &decision).await
+}
+
+/// [`deliver`] with the classification (§2) already made, so that the caller that
+/// also needs it (the summary line) classifies only once.
+pub(crate) async fn deliver_decided<T, I>(
     mail: &Mail,
     settings: &Settings,
-    tickets: &T,
-    identity: &I,
-    clock: &C,
-    journal: &J,
-    rate: &R,
+    ports: &Ports<'_, T, I>,
+    decision: &Decision,
 ) -> Delivery
 where
     T: TicketSystem,
     I: IdentityDirectory,
-    C: Clock,
-    J: Journal,
-    R: RateLimit,
 {
-    if let Some(status) = journal.done(&Step::Completed) {
-        let ticket = journal
-            .done(&Step::TicketCreated)
-            .or_else(|| journal.done(&Step::CommentAdded));
-        info!(
-            "Entrega duplicada: el mail ja es va tractar ({status}), tiquet {}",
-            ticket.as_deref().unwrap_or("-")
-        );
-        let mut d = Delivery::new(Status::Success, "entrega duplicada: ja tractat");
-        d.ticket = ticket;
+    let journal = ports.journal;
+    if let Some(d) = already_done(journal) {
         return d;
     }
 
     // Hard limits (issue 9): permanent, so the MTA does not retry what cannot pass.
-    if let Some(exceeded) = crate::domain::limits::check(mail, &settings.config.limits) {
+    if let Some(exceeded) = crate::domain::limits::check(mail, &settings.limits.mail) {
         let reason = exceeded.reason();
         warn!("Mail rebutjat per un límit: {reason}");
         return Delivery::new(Status::Reject, reason);
@@ -320,13 +284,13 @@ where
         return d;
     }
 
-    let automatic = match classify::classify(mail, &settings.classify) {
+    let automatic = match decision {
         Decision::SkipListed { item } => {
             info!("Remitent a mails_no_ticket ({item}): no el tracto");
             return Delivery::new(Status::Skip, format!("mails_no_ticket: {item}"));
         }
         Decision::SkipAutomatic { class, rule } => {
-            let name = class_name(class);
+            let name = class_name(*class);
             info!("Mail automàtic ({name}, regla {rule}): no el tracto");
             let mut d = Delivery::new(Status::Skip, format!("mail automàtic: {name} ({rule})"));
             d.class = Some(name.to_string());
@@ -353,16 +317,7 @@ where
 
     let names: Vec<&str> = settings.filters.iter().map(|k| k.name()).collect();
     info!("Vaig a provar filtres {names:?}");
-    let mut run = filters::Run::new(
-        mail,
-        settings,
-        tickets,
-        identity,
-        clock,
-        journal,
-        rate,
-        automatic.is_some(),
-    );
+    let mut run = filters::Run::new(mail, settings, ports, automatic.is_some());
     let mut delivery = run.run_filters().await;
     delivery.class = automatic;
     // Only a success closes the record: a REJECT or ERROR must be retried in full
@@ -408,25 +363,32 @@ impl CpuStage {
 /// [`deliver`] within an overall deadline. On expiry the run is dropped where it
 /// stands and the mail is TEMPFAIL: every step completed so far is in the journal,
 /// so the MTA's retry resumes instead of repeating them.
-#[allow(clippy::too_many_arguments)]
-pub async fn deliver_with_deadline<T, I, C, J, R>(
+pub async fn deliver_with_deadline<T, I>(
     mail: &Mail,
     settings: &Settings,
-    tickets: &T,
-    identity: &I,
-    clock: &C,
-    journal: &J,
-    rate: &R,
+    ports: &Ports<'_, T, I>,
     deadline: Duration,
 ) -> Delivery
 where
     T: TicketSystem,
     I: IdentityDirectory,
-    C: Clock,
-    J: Journal,
-    R: RateLimit,
 {
-    let run = deliver(mail, settings, tickets, identity, clock, journal, rate);
+    let decision = classify::classify(mail, &settings.classify);
+    decided_with_deadline(mail, settings, ports, &decision, deadline).await
+}
+
+pub(crate) async fn decided_with_deadline<T, I>(
+    mail: &Mail,
+    settings: &Settings,
+    ports: &Ports<'_, T, I>,
+    decision: &Decision,
+    deadline: Duration,
+) -> Delivery
+where
+    T: TicketSystem,
+    I: IdentityDirectory,
+{
+    let run = deliver_decided(mail, settings, ports, decision);
     let cpu = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let timed = CPU_STAGE.scope(cpu.clone(), tokio::time::timeout(deadline, run));
     match timed.await {
@@ -442,9 +404,10 @@ where
                 Status::Reject,
                 "temps esgotat preparant el cos del mail (treball de CPU)",
             );
-            d.ticket = journal
+            d.ticket = ports
+                .journal
                 .done(&Step::TicketCreated)
-                .or_else(|| journal.done(&Step::CommentAdded));
+                .or_else(|| ports.journal.done(&Step::CommentAdded));
             d
         }
         Err(_) => {
@@ -453,9 +416,10 @@ where
                 deadline.as_secs_f64()
             );
             let mut d = Delivery::new(Status::TempFail, "temps esgotat");
-            d.ticket = journal
+            d.ticket = ports
+                .journal
                 .done(&Step::TicketCreated)
-                .or_else(|| journal.done(&Step::CommentAdded));
+                .or_else(|| ports.journal.done(&Step::CommentAdded));
             d
         }
     }

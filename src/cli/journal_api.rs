@@ -8,7 +8,6 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal};
 use crate::adapters::quarantine::Quarantine;
 use crate::config::Config;
-use crate::domain::outcome::Status;
 use crate::ports::{Clock, SystemClock};
 
 fn open(config: &Config) -> Result<DeliveryJournal, String> {
@@ -91,17 +90,4 @@ pub fn release(config: &Config, path: &Path) -> Result<(), String> {
     } else {
         Ok(())
     }
-}
-
-/// Keeps a copy of a mail that was not handled, with the reason beside it.
-pub fn quarantine(
-    config: &Config,
-    raw: &[u8],
-    status: Status,
-    reason: &str,
-) -> Result<Option<PathBuf>, String> {
-    Quarantine::new(config.quarantine_dir())
-        .put(raw, status.as_header(), reason, SystemClock.now())
-        .map(Some)
-        .map_err(|e| format!("{}: {e}", config.quarantine_dir().display()))
 }

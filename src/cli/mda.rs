@@ -4,23 +4,21 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{error, info, warn};
 
-use super::wiring;
-use crate::adapters::journal::{DeliveryJournal, MailRun, mail_key};
+use super::wiring::{self, Identity, Tickets};
+use crate::adapters::journal::DurableJournals;
 use crate::adapters::logging::{LogSink, SEPARATOR};
-use crate::adapters::mail::{self as mail_adapter, AttachmentFilters};
 use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
-use crate::adapters::report::{ErrorReporter, LOOP_HEADER, Report, SmtpReporter, SmtpSettings};
-use crate::app::{self, Settings};
-use crate::config::Config;
-use crate::domain::classify::{ClassifyOptions, Decision, classify};
-use crate::domain::mail::Mail;
+use crate::adapters::quarantine::Quarantine;
+use crate::adapters::report::{SmtpReporter, SmtpReports, SmtpSettings};
+use crate::app::{self, Handled, MailPorts};
+use crate::config::{Config, ConfigError, Settings};
 use crate::domain::outcome::Status;
 use crate::exit;
-use crate::ports::{Clock, Journal, MemoryJournal, NoRateLimit, RateLimit, SystemClock};
+use crate::ports::{MemoryJournals, RunMeter, SystemClock, error_chain};
 
 /// Writes the `X-Mailtoticket` line with the input's own line ending (CRLF when the
 /// first line of the input ends in CRLF), then the input untouched.
@@ -36,15 +34,6 @@ pub fn echo(out: &mut impl Write, raw: &[u8], status: Status) -> io::Result<()> 
     out.flush()
 }
 
-/// What happened to one mail, with what the summary line needs.
-#[derive(Debug, Clone)]
-pub struct Handled {
-    pub status: Status,
-    pub reason: String,
-    /// The error report was sent or the mail quarantined (for `exit_zero_when_reported`).
-    pub reported: bool,
-}
-
 /// Options of one run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Mode {
@@ -52,39 +41,11 @@ pub struct Mode {
     pub dry_run: bool,
 }
 
-fn attachment_filters(config: &Config) -> AttachmentFilters {
-    AttachmentFilters {
-        per_nom: config
-            .filtrar_attachments_per_nom
-            .iter()
-            .filter_map(|r| crate::domain::regex_cache::compile(r).ok())
-            .collect(),
-        per_hash: config
-            .filtrar_attachments_per_hash
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
-    }
-}
-
-fn class_of(mail: &Mail, config: &Config) -> String {
-    let opts = ClassifyOptions {
-        mails_sempre_ticket: config.mails_sempre_ticket.clone(),
-        mails_no_ticket: config.mails_no_ticket.clone(),
-        skip_list_mail: config.skip_list_mail,
-    };
-    match classify(mail, &opts) {
-        Decision::Process { forced: false } => "huma".into(),
-        Decision::Process { forced: true } => "huma (mails_sempre_ticket)".into(),
-        Decision::SkipListed { .. } => "mails_no_ticket".into(),
-        Decision::SkipAutomatic { class, .. } => format!("automatic:{class:?}"),
-    }
-}
-
-/// Handles one raw mail end to end (without echoing it): parse, deliver with the
-/// deadline, summary line, error report. `plan_out` receives the dry-run plan.
+/// One raw mail through the use case (without echoing it): builds the ports and
+/// calls [`app::handle`]. `plan_out` receives the dry-run plan.
 pub async fn handle(
     config: &Config,
+    settings: &Settings,
     raw: &[u8],
     sink: &LogSink,
     mode: Mode,
@@ -92,228 +53,94 @@ pub async fn handle(
 ) -> Handled {
     let started = Instant::now();
     let mark = sink.mark();
-    info!("Llegeixo mail");
-    let mail = mail_adapter::parse(raw, &attachment_filters(config));
-    let message_id = mail.message_id.clone().unwrap_or_else(|| "None".into());
-    info!("Mail de {} llegit amb ID {}", mail.sender(), message_id);
-    info!("Entro a mailtoticket{}", mail.subject);
-    let class = class_of(&mail, config);
-    let mut soap_calls = 0;
-    let mut plan = Vec::new();
-    let (status, filter, ticket, reason) = if raw.iter().all(u8::is_ascii_whitespace) {
-        (Status::Unknown, None, None, "el mail és buit".to_string())
-    } else if is_own_report(&mail, raw) {
-        (
-            Status::Skip,
-            None,
-            None,
-            format!("és un informe d'errors d'un mailtoticket ({LOOP_HEADER})"),
-        )
-    } else {
-        match run_use_case(config, &mail, raw, mode).await {
-            Ok((d, calls, planned)) => {
-                soap_calls = calls;
-                plan = planned;
-                (d.status, d.filter, d.ticket, d.reason)
-            }
-            Err((status, reason, calls)) => {
-                soap_calls = calls;
-                (status, None, None, reason)
-            }
-        }
+    let services = wiring::connect(config).await;
+    let decoder = wiring::Decoder(&settings.attachments);
+    let meter = Meter {
+        started,
+        services: services.as_ref().ok(),
     };
-    match status {
-        Status::Success | Status::Skip => info!("{}: {reason}", status.as_header()),
-        Status::TempFail => warn!("{}: {reason}", status.as_header()),
-        _ => error!("{}: {reason}", status.as_header()),
-    }
-    info!(
-        "Resum: message-id={} from={} classe={} filtre={} tiquet={} resultat={} durada_ms={} crides_soap={}",
-        message_id,
-        if mail.sender().is_empty() {
-            "-"
-        } else {
-            mail.sender()
-        },
-        class,
-        filter.as_deref().unwrap_or("-"),
-        ticket.as_deref().unwrap_or("-"),
-        status.as_header(),
-        started.elapsed().as_millis(),
-        soap_calls
-    );
-    if mode.dry_run {
-        let _ = write_plan(plan_out, config, status, filter.as_deref(), &reason, &plan);
-    }
-    let mut reported = false;
-    // Never report a report: with `notificar_errors_skip` that would loop forever.
-    let is_report = is_own_report(&mail, raw);
-    if !mode.dry_run
-        && !is_report
-        && config.notificar_errors
-        && exit::is_reportable(status, config.notificar_errors_skip)
-    {
-        let reporter = SmtpReporter::new(SmtpSettings::from_config(config));
-        let log = sink.captured_since(mark);
-        let report = Report {
-            status,
-            reason: &reason,
-            log: &log,
-            original: raw,
-        };
-        match reporter.send(&report).await {
-            Ok(()) => {
-                reported = true;
-                info!("Informe d'errors enviat a {}", config.notificar_errors_to);
-            }
-            Err(e) => error!("No he pogut enviar l'informe d'errors: {e}"),
+    match (&services, mode.dry_run) {
+        (Ok(s), true) => {
+            let planner = PlanningTicketSystem::new(s.tickets.clone());
+            let ports = MailPorts {
+                decoder: &decoder,
+                services: Ok((&planner, &s.identity)),
+                clock: &SystemClock,
+                journals: &MemoryJournals,
+                reporter: None,
+                quarantine: None,
+                meter: &meter,
+            };
+            let handled = app::handle(raw, &settings.app, &ports).await;
+            let _ = write_plan(plan_out, config, &handled, &planner.plan());
+            handled
         }
-    }
-    // A mail nobody will retry is kept for `reprocess`; TEMPFAIL stays with the MTA.
-    if !mode.dry_run && matches!(status, Status::Error | Status::Reject | Status::Unknown) {
-        match super::journal_api::quarantine(config, raw, status, &reason) {
-            Ok(Some(path)) => {
-                reported = true;
-                info!("Mail desat a la quarantena: {}", path.display());
-            }
-            Ok(None) => {}
-            Err(e) => error!("No he pogut desar el mail a la quarantena: {e}"),
+        (Err(e), true) => {
+            let ports: MailPorts<'_, Tickets, Identity> = MailPorts {
+                decoder: &decoder,
+                services: Err(e.as_str()),
+                clock: &SystemClock,
+                journals: &MemoryJournals,
+                reporter: None,
+                quarantine: None,
+                meter: &meter,
+            };
+            let handled = app::handle(raw, &settings.app, &ports).await;
+            let _ = write_plan(plan_out, config, &handled, &[]);
+            handled
         }
-    }
-    Handled {
-        status,
-        reason,
-        reported,
+        (services, false) => {
+            let reports = SmtpReports {
+                smtp: SmtpReporter::new(SmtpSettings::from_config(config)),
+                sink,
+                mark,
+                to: config.notificar_errors_to.clone(),
+            };
+            let journals = DurableJournals {
+                state_dir: config.state_dir(),
+                retention_days: config.journal_retention_days,
+            };
+            let quarantine = Quarantine::new(config.quarantine_dir());
+            let ports = MailPorts {
+                decoder: &decoder,
+                services: match services {
+                    Ok(s) => Ok((&s.tickets, &s.identity)),
+                    Err(e) => Err(e.as_str()),
+                },
+                clock: &SystemClock,
+                journals: &journals,
+                reporter: Some(&reports),
+                quarantine: Some(&quarantine),
+                meter: &meter,
+            };
+            app::handle(raw, &settings.app, &ports).await
+        }
     }
 }
 
-/// Whether the mail carries our loop marker. The raw header block is scanned too,
-/// so the guard holds even for a mail the parser could not make sense of.
-fn is_own_report(mail: &Mail, raw: &[u8]) -> bool {
-    if mail.header(LOOP_HEADER).is_some() {
-        return true;
-    }
-    let prefix = format!("{}:", LOOP_HEADER.to_ascii_lowercase());
-    raw.split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .take_while(|l| !l.is_empty())
-        .any(|l| {
-            l.len() >= prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-        })
+/// The summary line's measures: time since the mail was read, SOAP calls made.
+struct Meter<'a> {
+    started: Instant,
+    services: Option<&'a wiring::Services>,
 }
 
-type UseCaseResult = Result<(app::Delivery, usize, Vec<PlannedCall>), (Status, String, usize)>;
+impl RunMeter for Meter<'_> {
+    fn soap_calls(&self) -> usize {
+        self.services.map_or(0, wiring::Services::soap_calls)
+    }
 
-async fn run_use_case(config: &Config, mail: &Mail, raw: &[u8], mode: Mode) -> UseCaseResult {
-    let settings = Settings::from_config(config).map_err(|e| (Status::Error, e.0, 0))?;
-    // The journal's per-mail lock is taken before any SOAP work, so that a second
-    // process on the same mail waits here (or gives TEMPFAIL) instead of racing.
-    let durable = if mode.dry_run {
-        None
-    } else {
-        Some(open_journal_run(config, mail, raw)?)
-    };
-    if let Some(run) = &durable
-        && run.is_completed()
-    {
-        info!("Entrega duplicada: el mail {} ja es va tractar", run.key());
-        return Ok((
-            app::Delivery {
-                status: Status::Success,
-                filter: None,
-                ticket: None,
-                reason: "entrega duplicada: ja tractat abans (journal)".into(),
-                class: None,
-                requester: None,
-            },
-            0,
-            Vec::new(),
-        ));
+    fn elapsed_ms(&self) -> u128 {
+        self.started.elapsed().as_millis()
     }
-    let services = wiring::connect(config)
-        .await
-        .map_err(|e| (Status::Error, e, 0))?;
-    let memory = MemoryJournal::default();
-    let journal: &dyn Journal = match &durable {
-        Some(run) => run,
-        None => &memory,
-    };
-    let rate: &dyn RateLimit = match &durable {
-        Some(run) => run,
-        None => &NoRateLimit,
-    };
-    let deadline = Duration::from_secs(config.deadline_secs);
-    if mode.dry_run {
-        let planner = PlanningTicketSystem::new(services.tickets.clone());
-        let d = app::deliver_with_deadline(
-            mail,
-            &settings,
-            &planner,
-            &services.identity,
-            &SystemClock,
-            &journal,
-            &NoRateLimit,
-            deadline,
-        )
-        .await;
-        return Ok((d, services.soap_calls(), planner.plan()));
-    }
-    let d = app::deliver_with_deadline(
-        mail,
-        &settings,
-        &services.tickets,
-        &services.identity,
-        &SystemClock,
-        &journal,
-        &rate,
-        deadline,
-    )
-    .await;
-    // SUCCESS was recorded as the `Completed` step by the use case; any other outcome
-    // is noted so that `journal show/list` tell what happened to the mail.
-    if let Some(run) = &durable
-        && d.status != Status::Success
-        && let Err(e) = run.set_status(d.status.as_header())
-    {
-        warn!(
-            "Journal: no he pogut desar l'estat {}: {e}",
-            d.status.as_header()
-        );
-    }
-    Ok((d, services.soap_calls(), Vec::new()))
-}
-
-/// Opens the durable journal and takes this mail's lock; prunes old records at most
-/// once a day. Any failure is a temporary one: without the journal a retry could
-/// duplicate a ticket, so the MTA keeps the mail.
-fn open_journal_run(
-    config: &Config,
-    mail: &Mail,
-    raw: &[u8],
-) -> Result<MailRun, (Status, String, usize)> {
-    let now = SystemClock.now();
-    let temp = |e: String| (Status::TempFail, e, 0);
-    let journal = DeliveryJournal::open(&config.state_dir())
-        .map_err(|e| temp(format!("no puc obrir el journal: {e}")))?;
-    match journal.prune_if_due(config.journal_retention_days, now) {
-        Ok(Some(n)) if n > 0 => info!("Journal: {n} registres antics esborrats"),
-        Ok(_) => {}
-        Err(e) => warn!("Journal: no he pogut esborrar registres antics: {e}"),
-    }
-    let key = mail_key(mail.message_id.as_deref(), raw);
-    journal
-        .begin(&key, now)
-        .map_err(|e| temp(format!("journal ({key}): {e}")))
 }
 
 fn write_plan(
     out: &mut dyn Write,
     config: &Config,
-    status: Status,
-    filter: Option<&str>,
-    reason: &str,
+    handled: &Handled,
     plan: &[PlannedCall],
 ) -> io::Result<()> {
+    let (status, filter, reason) = (handled.status, handled.filter.as_deref(), &handled.reason);
     let mut text = String::new();
     text.push_str("Dry run: nothing was changed.\n");
     text.push_str(&format!(
@@ -337,7 +164,7 @@ fn write_plan(
 
 /// The MDA entry: `raw` was read from stdin (or `read_error` says why not).
 pub fn run(
-    config: Result<(Config, std::path::PathBuf), String>,
+    config: Result<super::Loaded, ConfigError>,
     raw: Vec<u8>,
     read_error: Option<io::Error>,
     mode: Mode,
@@ -349,10 +176,14 @@ pub fn run(
         let _ = echo(&mut out, &raw, Status::Unknown);
         return exit::exit_code(Status::Unknown);
     }
-    let (config, origin) = match config {
+    let super::Loaded {
+        config,
+        settings,
+        origin,
+    } = match config {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
             if !mode.dry_run {
                 let _ = echo(&mut out, &raw, Status::Error);
             }
@@ -365,23 +196,15 @@ pub fn run(
         // Last line of defence: a bug that panics must still leave the mail echoed
         // with ERROR and a non-zero exit, never lost.
         Ok(rt) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            rt.block_on(handle(&config, &raw, &sink, mode, &mut out))
+            rt.block_on(handle(&config, &settings, &raw, &sink, mode, &mut out))
         }))
         .unwrap_or_else(|_| {
             error!("Error inesperat (panic) tractant el mail");
-            Handled {
-                status: Status::Error,
-                reason: "error inesperat (panic)".into(),
-                reported: false,
-            }
+            Handled::failed(Status::Error, "error inesperat (panic)")
         }),
         Err(e) => {
             error!("{e}");
-            Handled {
-                status: Status::Error,
-                reason: e,
-                reported: false,
-            }
+            Handled::failed(Status::Error, e)
         }
     };
     info!("Ja he fet el que havia de fer. Surto!");
@@ -408,6 +231,7 @@ pub fn run(
 /// per file; handled ones leave the quarantine.
 pub fn reprocess(
     config: &Config,
+    settings: &Settings,
     origin: &Path,
     files: &[std::path::PathBuf],
     release: impl Fn(&Path) -> Result<(), String>,
@@ -433,6 +257,7 @@ pub fn reprocess(
         };
         let h = rt.block_on(handle(
             config,
+            settings,
             &raw,
             &sink,
             Mode::default(),

@@ -6,16 +6,16 @@ mod journal_api;
 pub mod mda;
 pub mod wiring;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
 use crate::adapters::logging::{self, LogSink};
 use crate::adapters::report::{SmtpReporter, SmtpSettings};
-use crate::config::{self, Bus, Config};
+use crate::config::{self, Bus, Config, ConfigError, Settings};
+use crate::ports::error_chain;
 use crate::ports::{IdentityDirectory, TicketSystem};
-// The journal helper's functions; replaced at merge by the real adapter.
 
 /// EX_USAGE of sysexits.h: the command line itself is wrong.
 pub const EX_USAGE: u8 = 64;
@@ -52,6 +52,7 @@ pub enum Command {
     /// Convert an old settings_default.py to TOML (on stdout; problems on stderr).
     ImportSettings { path: PathBuf },
     /// The embedded GN6 + Persones simulator.
+    #[cfg(feature = "sandbox")]
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -111,14 +112,27 @@ pub enum JournalCommand {
     },
 }
 
-/// Locates, loads and validates the configuration: `Ok((config, path))` or a
-/// one-line error naming the file and key.
-pub fn load_config(arg: Option<&str>) -> Result<(Config, PathBuf), String> {
+/// A configuration located, loaded and validated: the raw file (for the adapters'
+/// parameters), the settings built from it once, and where it came from.
+pub struct Loaded {
+    pub config: Config,
+    pub settings: Settings,
+    pub origin: PathBuf,
+}
+
+/// Locates, loads and validates the configuration; the error names the file and key.
+pub fn load_config(arg: Option<&str>) -> Result<Loaded, ConfigError> {
     let env = |k: &str| std::env::var(k).ok();
-    let path = config::locate(arg, env).map_err(|e| e.0)?;
-    let config = Config::load(&path).map_err(|e| e.0)?;
-    config.validate(&path).map_err(|e| e.0)?;
-    Ok((config, path))
+    let origin = config::locate(arg, env)?;
+    let config = Config::load(&origin)?;
+    match Settings::build(&config) {
+        Ok(settings) => Ok(Loaded {
+            config,
+            settings,
+            origin,
+        }),
+        Err(problems) => Err(ConfigError::Invalid { origin, problems }),
+    }
 }
 
 /// Opens the log of the run (see `adapters::logging`) and installs it.
@@ -160,26 +174,40 @@ pub fn run() -> u8 {
         Some(Command::ImportSettings { path }) => import(&path),
         Some(Command::Check) => check(cli.config.as_deref()),
         Some(command) => {
+            #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
-            let loaded = match load_config(cli.config.as_deref()) {
-                Ok(c) => c,
+            #[cfg(not(feature = "sandbox"))]
+            let needs_config = true;
+            match load_config(cli.config.as_deref()) {
+                Ok(loaded) => {
+                    let _sink = start_logging(&loaded.config, &loaded.origin);
+                    companion(
+                        command,
+                        &loaded.config,
+                        Some(&loaded.settings),
+                        &loaded.origin,
+                    )
+                }
                 // A configuration that was asked for must load, even for the sandbox.
                 Err(e) if needs_config || cli.config.is_some() => {
-                    eprintln!("mailtoticket: {e}");
-                    return 1;
+                    eprintln!("mailtoticket: {}", error_chain(&e));
+                    1
                 }
                 // The sandbox runs without a configuration file (empty credentials).
-                Err(_) => match Config::from_toml("bus = \"sandbox\"", Path::new("(defaults)")) {
-                    Ok(c) => (c, PathBuf::from("(defaults)")),
-                    Err(e) => {
-                        eprintln!("mailtoticket: {e}");
-                        return 1;
+                Err(_) => {
+                    let origin = Path::new("(defaults)");
+                    match Config::from_toml("bus = \"sandbox\"", origin) {
+                        Ok(config) => {
+                            let _sink = start_logging(&config, origin);
+                            companion(command, &config, None, origin)
+                        }
+                        Err(e) => {
+                            eprintln!("mailtoticket: {}", error_chain(&e));
+                            1
+                        }
                     }
-                },
-            };
-            let (config, origin) = loaded;
-            let _sink = start_logging(&config, &origin);
-            companion(command, &config, &origin)
+                }
+            }
         }
     }
 }
@@ -207,7 +235,7 @@ fn import(path: &Path) -> u8 {
     }
 }
 
-fn companion(command: Command, config: &Config, origin: &Path) -> u8 {
+fn companion(command: Command, config: &Config, settings: Option<&Settings>, origin: &Path) -> u8 {
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -224,16 +252,13 @@ fn companion(command: Command, config: &Config, origin: &Path) -> u8 {
                     return 1;
                 }
             };
-            let settings = match crate::app::Settings::from_config(config) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("mailtoticket: {e}");
-                    return 1;
-                }
+            let Some(settings) = settings else {
+                eprintln!("mailtoticket: lookup-user needs a configuration");
+                return 1;
             };
             match crate::app::identity::find_username_and_step(
                 &address,
-                &settings,
+                &settings.app,
                 &services.identity,
             )
             .await
@@ -283,6 +308,7 @@ fn companion(command: Command, config: &Config, origin: &Path) -> u8 {
                 }
             }
         }),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { command } => sandbox(command, config, &rt),
         Command::Journal { command } => {
             let r = match command {
@@ -313,7 +339,13 @@ fn companion(command: Command, config: &Config, origin: &Path) -> u8 {
             } else {
                 path.into_iter().collect()
             };
-            mda::reprocess(config, origin, &files, |p| journal_api::release(config, p))
+            let Some(settings) = settings else {
+                eprintln!("mailtoticket: reprocess needs a configuration");
+                return 1;
+            };
+            mda::reprocess(config, settings, origin, &files, |p| {
+                journal_api::release(config, p)
+            })
         }
         Command::Check | Command::ImportSettings { .. } => 0,
     }
@@ -342,8 +374,9 @@ fn print_ticket(t: &crate::domain::ticket::TicketInfo) {
     }
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtime) -> u8 {
-    use crate::adapters::sandbox as sb;
+    use crate::sandbox as sb;
     let dir = config.sandbox_dir();
     match command {
         SandboxCommand::Serve { port } => rt.block_on(async {
@@ -352,7 +385,7 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
                     println!("GN6:      {}", running.gn6_url());
                     println!("Persones: {}", running.persones_url());
                     println!("State:    {}", dir.display());
-                    let _ = io::stdout().flush();
+                    let _ = io::Write::flush(&mut io::stdout());
                     running.wait().await;
                     0
                 }
@@ -403,24 +436,22 @@ fn check(arg: Option<&str>) -> u8 {
     let path = match config::locate(arg, env) {
         Ok(p) => p,
         Err(e) => {
-            line(Some(false), &e.0);
+            line(Some(false), &error_chain(&e));
             return 1;
         }
     };
     let config = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {
-            line(Some(false), &e.0);
+            line(Some(false), &error_chain(&e));
             return 1;
         }
     };
     line(Some(true), &format!("{}: parsed", path.display()));
-    let problems = config.problems();
-    for (key, what) in &problems {
-        line(
-            Some(false),
-            &format!("{}: key `{key}`: {what}", path.display()),
-        );
+    // The very builder the MDA runs with: what passes here is what the run compiles.
+    let problems = Settings::build(&config).err().unwrap_or_default();
+    for p in &problems {
+        line(Some(false), &format!("{}: {p}", path.display()));
     }
     if problems.is_empty() {
         line(
@@ -493,7 +524,12 @@ fn check(arg: Option<&str>) -> u8 {
                 ),
                 Err(e) => line(
                     Some(false),
-                    &format!("SMTP {}:{}: {e}", config.servidor_mail, config.smtp_port()),
+                    &format!(
+                        "SMTP {}:{}: {}",
+                        config.servidor_mail,
+                        config.smtp_port(),
+                        error_chain(&e)
+                    ),
                 ),
             }
         }

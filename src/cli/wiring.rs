@@ -5,23 +5,47 @@
 use std::time::Duration;
 
 use crate::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
+use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
-use crate::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
 use crate::config::{Bus, Config};
+use crate::domain::mail::Mail;
+use crate::ports::MailDecoder;
+#[cfg(feature = "sandbox")]
+use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 
+/// A build without the `sandbox` feature has no simulator: no value of this type exists.
+#[cfg(not(feature = "sandbox"))]
+#[derive(Debug)]
+pub enum RunningSandbox {}
+
+#[cfg(feature = "sandbox")]
 /// Days after which the sandbox keeps a closed ticket closed when reopened.
 const SANDBOX_REOPEN_DAYS: i64 = 30;
+
+/// GN6 as the MDA reaches it.
+pub type Tickets = Retrying<SoapTicketSystem<HyperTransport>>;
+/// Persones as the MDA reaches it.
+pub type Identity = Retrying<SoapIdentityDirectory<HyperTransport>>;
+
+/// The mail decoder port over the mail adapter, with the configured attachment filters.
+pub struct Decoder<'a>(pub &'a AttachmentFilters);
+
+impl MailDecoder for Decoder<'_> {
+    fn decode(&self, raw: &[u8]) -> Mail {
+        crate::adapters::mail::parse(raw, self.0)
+    }
+}
 
 /// The adapters of one run.
 pub struct Services {
     pub transport: HyperTransport,
     /// Read-only calls are retried with backoff on transient faults; mutating calls
     /// never are (the journal and the MTA's retry cover them).
-    pub tickets: Retrying<SoapTicketSystem<HyperTransport>>,
-    pub identity: Retrying<SoapIdentityDirectory<HyperTransport>>,
+    pub tickets: Tickets,
+    pub identity: Identity,
     /// Kept alive while the run lasts (its server is a task of the runtime).
     pub sandbox: Option<RunningSandbox>,
 }
@@ -34,6 +58,7 @@ impl Services {
 }
 
 /// The sandbox settings for this configuration.
+#[cfg(feature = "sandbox")]
 pub fn sandbox_config(config: &Config) -> SandboxConfig {
     SandboxConfig {
         dir: config.sandbox_dir(),
@@ -49,6 +74,15 @@ pub fn sandbox_config(config: &Config) -> SandboxConfig {
 /// Builds the adapters (must run inside a tokio runtime). Errors name the key.
 pub async fn connect(config: &Config) -> Result<Services, String> {
     let (sandbox, gn6_url, persones_url) = match config.bus {
+        #[cfg(not(feature = "sandbox"))]
+        Bus::Sandbox => {
+            return Err(
+                "key `bus`: \"sandbox\" is not available: this build was made without \
+                 the `sandbox` feature"
+                    .to_string(),
+            );
+        }
+        #[cfg(feature = "sandbox")]
         Bus::Sandbox => {
             let sb = sandbox::start(sandbox_config(config), 0)
                 .await

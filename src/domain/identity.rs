@@ -62,7 +62,7 @@ impl IdentityRules {
         let patterns = patterns
             .iter()
             .map(|(re, value)| {
-                super::regex_cache::compile(re)
+                Regex::new(re)
                     .map(|r| (r, value.clone()))
                     .map_err(|e| format!("{re}: {e}"))
             })

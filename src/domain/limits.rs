@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::domain::mail::Mail;
 
 /// The `[limits]` table of the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest raw mail accepted, in bytes.

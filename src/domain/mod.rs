@@ -8,7 +8,6 @@ pub mod identity;
 pub mod limits;
 pub mod mail;
 pub mod outcome;
-pub mod regex_cache;
 pub mod rules;
 pub mod texts;
 pub mod ticket;

@@ -31,3 +31,8 @@ impl Status {
         }
     }
 }
+
+/// The header every error report of ours carries (value: the reporting instance's
+/// address). A mail with it is one of our own reports coming back: it is never
+/// processed nor reported again, whatever the lists say. The one spelling of it.
+pub const LOOP_HEADER: &str = "X-Mailtoticket-Loop";

@@ -2,10 +2,14 @@
 //! types only. Adapters in `crate::adapters` implement them.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, FixedOffset};
 
 use crate::domain::identity::Person;
+use crate::domain::mail::Mail;
+use crate::domain::outcome::Status;
 use crate::domain::ticket::{NewAttachment, NewComment, NewTicket, TicketChanges, TicketInfo};
 
 /// Failure of a port call. Callers ask [`PortError::is_transient`] to decide whether
@@ -241,4 +245,136 @@ impl<J: Journal + ?Sized> Journal for &J {
     fn record(&self, step: &Step, value: &str) -> Result<(), PortError> {
         (**self).record(step, value)
     }
+}
+
+/// Turns the raw bytes of a mail into the domain's [`Mail`]. Never fails: what cannot
+/// be decoded is kept as text, so that every mail gets a decision.
+pub trait MailDecoder {
+    fn decode(&self, raw: &[u8]) -> Mail;
+}
+
+/// The durable delivery journal could not be opened or the mail's lock taken: the
+/// mail must wait (TEMPFAIL), since going on could duplicate a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalUnavailable(pub String);
+
+impl fmt::Display for JournalUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for JournalUnavailable {}
+
+/// Where each mail's journal comes from: [`JournalStore::begin`] takes the mail's
+/// exclusive lock (a second process on the same mail waits or gives up) and loads
+/// what earlier runs recorded.
+pub trait JournalStore {
+    fn begin(&self, mail: &Mail, raw: &[u8]) -> Result<Box<dyn MailJournal>, JournalUnavailable>;
+}
+
+/// The journal of one mail being handled, with the rate-limit counts beside it.
+pub trait MailJournal: Journal + RateLimit {
+    /// The mail's key in the journal (Message-ID or a hash).
+    fn key(&self) -> &str;
+    /// Notes the status a run ended with, without marking the mail completed.
+    fn set_status(&self, status: Status) -> Result<(), PortError>;
+}
+
+/// A journal store that forgets everything (dry runs): every mail starts afresh and
+/// nothing is counted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryJournals;
+
+struct MemoryRun(MemoryJournal);
+
+impl Journal for MemoryRun {
+    fn done(&self, step: &Step) -> Option<String> {
+        self.0.done(step)
+    }
+
+    fn record(&self, step: &Step, value: &str) -> Result<(), PortError> {
+        self.0.record(step, value)
+    }
+}
+
+impl RateLimit for MemoryRun {
+    fn count_new_tickets(
+        &self,
+        sender: &str,
+        since: DateTime<FixedOffset>,
+    ) -> Result<u32, PortError> {
+        NoRateLimit.count_new_tickets(sender, since)
+    }
+
+    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        NoRateLimit.note_new_ticket(sender, at)
+    }
+}
+
+impl MailJournal for MemoryRun {
+    fn key(&self) -> &str {
+        "-"
+    }
+
+    fn set_status(&self, _status: Status) -> Result<(), PortError> {
+        Ok(())
+    }
+}
+
+impl JournalStore for MemoryJournals {
+    fn begin(&self, _mail: &Mail, _raw: &[u8]) -> Result<Box<dyn MailJournal>, JournalUnavailable> {
+        Ok(Box::new(MemoryRun(MemoryJournal::default())))
+    }
+}
+
+/// An error of an outward adapter, with its `source()` chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and its `source()` chain on one line (`outer: inner: root`).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let c = cause.to_string();
+        // Some errors repeat their source in their own message: say it once.
+        if !text.ends_with(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+/// A boxed future, so that the ports below can be used as `dyn`.
+pub type PortFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What an error report says (the adapter adds this run's log).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorReport<'a> {
+    pub status: Status,
+    /// One line: why the mail was not handled.
+    pub reason: &'a str,
+    /// The mail as received.
+    pub original: &'a [u8],
+}
+
+/// Sends error reports to the administrators.
+pub trait Reporter {
+    /// Sends one report; `Ok` names where it went (for the log).
+    fn report<'a>(&'a self, report: ErrorReport<'a>) -> PortFuture<'a, Result<String, BoxError>>;
+}
+
+/// Keeps the mails nobody will retry, for `reprocess`.
+pub trait MailQuarantine {
+    /// Stores the mail with its status and reason; `Ok` names where (for the log).
+    fn keep(&self, raw: &[u8], status: Status, reason: &str) -> Result<String, BoxError>;
+}
+
+/// Measures of the run so far, for the summary line: the SOAP calls made and the
+/// time since the mail was read (the use case never reads a clock itself).
+pub trait RunMeter {
+    fn soap_calls(&self) -> usize;
+    fn elapsed_ms(&self) -> u128;
 }

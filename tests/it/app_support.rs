@@ -70,7 +70,9 @@ pub fn journal() -> MemoryJournal {
     MemoryJournal::default()
 }
 
+/// `bus = "sandbox"`: the settings builder then asks for no bus credentials.
 pub const BASE: &str = r#"
+bus = "sandbox"
 username_gn6 = "gn6user"
 domini = "1234"
 equip_resolutor_nous = "98765"
@@ -82,7 +84,9 @@ zona_horaria = "Europe/Madrid"
 pub fn settings(extra: &str) -> Settings {
     let config = Config::from_toml(&format!("{BASE}\n{extra}"), Path::new("test.toml"))
         .expect("test configuration");
-    Settings::from_config(&config).expect("test settings")
+    mailtoticket::config::Settings::build(&config)
+        .expect("test settings")
+        .app
 }
 
 /// A plain mail from `from` to suport@upc.edu.

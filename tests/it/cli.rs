@@ -1301,7 +1301,7 @@ fn readme_first_command_works() {
 #[test]
 fn readme_documents_every_config_key() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let src = std::fs::read_to_string(root.join("src/config.rs")).unwrap();
+    let src = std::fs::read_to_string(root.join("src/config/mod.rs")).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let body = src
         .split("pub struct Config {")

@@ -21,7 +21,6 @@ use mailtoticket::adapters::http::{HyperTransport, TransportConfig};
 use mailtoticket::adapters::journal::{DeliveryJournal, mail_key};
 use mailtoticket::adapters::mail::{self as mail_adapter, AttachmentFilters};
 use mailtoticket::adapters::retry::Retrying;
-use mailtoticket::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
 use mailtoticket::adapters::soap::{
     BusCredentials, Gn6Credentials, SoapIdentityDirectory, SoapTicketSystem,
 };
@@ -30,6 +29,7 @@ use mailtoticket::config::Config;
 use mailtoticket::domain::outcome::Status;
 use mailtoticket::exit;
 use mailtoticket::ports::{Clock, SystemClock};
+use mailtoticket::sandbox::{self, RunningSandbox, SandboxConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -497,7 +497,9 @@ afegir_solicitants_addicionals_en_cc = true
 fn settings(filters: &str) -> Settings {
     let text = format!("{CONFIG}\nfiltres = {filters}\n");
     let config = Config::from_toml(&text, Path::new("faults.toml")).expect("config");
-    Settings::from_config(&config).expect("settings")
+    mailtoticket::config::Settings::build(&config)
+        .expect("settings")
+        .app
 }
 
 /// One MDA run at library level, wired as `cli::wiring` does but with short timeouts
@@ -539,11 +541,13 @@ fn run_once(h: &Harness, settings: &Settings, state_dir: &Path, raw: &[u8]) -> (
         let d = app::deliver_with_deadline(
             &mail,
             settings,
-            &tickets,
-            &identity,
-            &SystemClock,
-            &run,
-            &run,
+            &app::Ports {
+                tickets: &tickets,
+                identity: &identity,
+                clock: &SystemClock,
+                journal: &run,
+                rate: &run,
+            },
             Duration::from_secs(20),
         )
         .await;

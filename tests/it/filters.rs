@@ -2,7 +2,7 @@
 //! calls, their arguments and order, for every filter path and failure path, and
 //! resumption from the delivery journal.
 
-use mailtoticket::app::{Delivery, Settings, deliver};
+use mailtoticket::app::{Delivery, Ports, Settings, deliver};
 use mailtoticket::config::Config;
 use mailtoticket::domain::mail::Mail;
 use mailtoticket::domain::outcome::Status;
@@ -29,7 +29,17 @@ fn run<J: Journal>(
     d: &MockDirectory,
     j: &J,
 ) -> Delivery {
-    block(deliver(mail, s, t, d, &clock(), j, &NoRateLimit))
+    block(deliver(
+        mail,
+        s,
+        &Ports {
+            tickets: t,
+            identity: d,
+            clock: &clock(),
+            journal: j,
+            rate: &NoRateLimit,
+        },
+    ))
 }
 
 /// A directory that knows each `cn` as `cn@upc.edu`, and no other address.
@@ -603,7 +613,7 @@ fn date_falls_back_to_the_clock() {
 fn without_zona_horaria_the_clock_offset_is_used() {
     let text = BASE.replace("zona_horaria = \"Europe/Madrid\"", "");
     let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
-    let s = Settings::from_config(&config).unwrap();
+    let s = mailtoticket::config::Settings::build(&config).unwrap().app;
     let m = mail("pep@upc.edu", "x", "x");
     let mut t = MockTickets::new();
     // Mail at 09:07 UTC, clock offset +00:00.
@@ -1337,7 +1347,8 @@ fn journal_record_failure_is_tempfail_and_stops() {
 fn settings_error(extra: &str) -> String {
     let config = Config::from_toml(&format!("{BASE}\n{extra}"), std::path::Path::new("t.toml"))
         .expect("toml");
-    Settings::from_config(&config).unwrap_err().0
+    let problems = mailtoticket::config::Settings::build(&config).unwrap_err();
+    format!("{}: {}", problems[0].key, problems[0].what)
 }
 
 #[test]
@@ -1369,11 +1380,9 @@ fn settings_errors_name_the_key() {
     assert!(settings_error("mails_no_ticket = ['^(']").starts_with("mails_no_ticket: "));
     let text = BASE.replace("Europe/Madrid", "Europe/Nowhere");
     let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
-    assert!(
-        Settings::from_config(&config)
-            .unwrap_err()
-            .0
-            .starts_with("zona_horaria: ")
+    assert_eq!(
+        mailtoticket::config::Settings::build(&config).unwrap_err()[0].key,
+        "zona_horaria"
     );
     let text = BASE.replace("usuari_extern = \"extern\"", "");
     let config = Config::from_toml(
@@ -1381,11 +1390,9 @@ fn settings_errors_name_the_key() {
         std::path::Path::new("t.toml"),
     )
     .unwrap();
-    assert!(
-        Settings::from_config(&config)
-            .unwrap_err()
-            .0
-            .starts_with("usuari_extern: ")
+    assert_eq!(
+        mailtoticket::config::Settings::build(&config).unwrap_err()[0].key,
+        "usuari_extern"
     );
 }
 

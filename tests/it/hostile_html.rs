@@ -620,7 +620,7 @@ fn too_many_attachments_is_a_permanent_outcome_quarantined_once() {
 #[test]
 fn a_cpu_bound_timeout_is_permanent() {
     use crate::app_support::*;
-    use mailtoticket::app::deliver_with_deadline;
+    use mailtoticket::app::{Ports, deliver_with_deadline};
     use mailtoticket::domain::outcome::Status;
     use mailtoticket::ports::NoRateLimit;
 
@@ -637,11 +637,13 @@ fn a_cpu_bound_timeout_is_permanent() {
     let out = rt.block_on(deliver_with_deadline(
         &m,
         &s,
-        &t,
-        &MockDirectory::new(),
-        &clock(),
-        &journal(),
-        &NoRateLimit,
+        &Ports {
+            tickets: &t,
+            identity: &MockDirectory::new(),
+            clock: &clock(),
+            journal: &journal(),
+            rate: &NoRateLimit,
+        },
         Duration::from_millis(30),
     ));
     let took = start.elapsed();

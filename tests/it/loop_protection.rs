@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use mailtoticket::adapters::journal::{DeliveryJournal, MemoryRateLimitStore};
-use mailtoticket::app::{Delivery, Settings, deliver};
+use mailtoticket::app::{Delivery, Ports, Settings, deliver};
 use mailtoticket::domain::mail::Mail;
 use mailtoticket::domain::outcome::Status;
 use mailtoticket::ports::{Clock, Journal, MemoryJournal, NoRateLimit, PortError, RateLimit, Step};
@@ -47,7 +47,17 @@ fn run_with<R: RateLimit, C: Clock>(
     j: &MemoryJournal,
     r: &R,
 ) -> Delivery {
-    block(deliver(m, s, t, &MockDirectory::new(), c, j, r))
+    block(deliver(
+        m,
+        s,
+        &Ports {
+            tickets: t,
+            identity: &MockDirectory::new(),
+            clock: c,
+            journal: j,
+            rate: r,
+        },
+    ))
 }
 
 fn run_untouched(m: &Mail, s: &Settings) -> Delivery {
@@ -209,7 +219,7 @@ fn numbered(from: &str, n: usize) -> Mail {
 fn twenty_new_tickets_pass_and_the_twenty_first_is_rejected() {
     static CREATED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let s = settings("filtres = [\"nou_extern\"]");
-    assert_eq!(s.config.max_tickets_per_hour, 20, "the default");
+    assert_eq!(s.limits.max_tickets_per_hour, 20, "the default");
     let t = counting_tickets(&CREATED);
     let c = StepClock::start();
     let rate = MemoryRateLimitStore::default();
@@ -344,21 +354,25 @@ fn the_limit_applies_to_nou_too() {
     let first = block(deliver(
         &numbered("pep@upc.edu", 0),
         &s,
-        &t,
-        &d,
-        &clock(),
-        &journal(),
-        &rate,
+        &Ports {
+            tickets: &t,
+            identity: &d,
+            clock: &clock(),
+            journal: &journal(),
+            rate: &rate,
+        },
     ));
     assert_eq!(first.status, Status::Success, "{first:?}");
     let second = block(deliver(
         &numbered("pep@upc.edu", 1),
         &s,
-        &t,
-        &d,
-        &clock(),
-        &journal(),
-        &rate,
+        &Ports {
+            tickets: &t,
+            identity: &d,
+            clock: &clock(),
+            journal: &journal(),
+            rate: &rate,
+        },
     ));
     assert_eq!(second.status, Status::Reject, "{second:?}");
     assert_eq!(second.filter.as_deref(), Some("nou"));
@@ -405,7 +419,17 @@ fn replies_are_not_limited() {
     let mut d = MockDirectory::new();
     d.expect_person().returning(|c| Ok(Some(person(c, None))));
     d.expect_persons_by_email().returning(|_| Ok(vec![]));
-    let out = block(deliver(&m, &s, &t, &d, &clock(), &journal(), &rate));
+    let out = block(deliver(
+        &m,
+        &s,
+        &Ports {
+            tickets: &t,
+            identity: &d,
+            clock: &clock(),
+            journal: &journal(),
+            rate: &rate,
+        },
+    ));
     assert_eq!(out.status, Status::Success, "{out:?}");
     assert_eq!(out.ticket.as_deref(), Some("42"));
 }
@@ -491,16 +515,15 @@ fn automatic_mail_is_skipped_before_the_limit_is_asked() {
 #[test]
 fn loop_settings_defaults_and_own_address_list() {
     let s = settings("");
-    assert!(s.config.adreces_propies.is_empty());
     assert!(s.own_addresses.is_empty(), "{:?}", s.own_addresses);
-    assert_eq!(s.config.max_tickets_per_hour, 20);
-    assert_eq!(s.config.deadline_secs, 120);
+    assert_eq!(s.limits.max_tickets_per_hour, 20);
+    assert_eq!(s.limits.deadline, std::time::Duration::from_secs(120));
     let s = settings(
         "adreces_propies = ['Suport <SUPORT@ac.upc.es>', ' ']\nnotificar_errors_from = 'gw@upc.edu'\nmax_tickets_per_hour = 5\ndeadline_secs = 30",
     );
     assert_eq!(s.own_addresses, vec!["suport@ac.upc.edu", "gw@upc.edu"]);
-    assert_eq!(s.config.max_tickets_per_hour, 5);
-    assert_eq!(s.config.deadline_secs, 30);
+    assert_eq!(s.limits.max_tickets_per_hour, 5);
+    assert_eq!(s.limits.deadline, std::time::Duration::from_secs(30));
 }
 
 #[test]

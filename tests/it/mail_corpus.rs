@@ -23,7 +23,7 @@ use std::cell::{Cell, RefCell};
 
 use chrono::{DateTime, FixedOffset};
 use mailtoticket::adapters::mail::{AttachmentFilters, parse};
-use mailtoticket::app::{Settings, deliver};
+use mailtoticket::app::{Ports, Settings, deliver};
 use mailtoticket::config::Config;
 use mailtoticket::domain::classify::{ClassifyOptions, Decision, classify};
 use mailtoticket::domain::html;
@@ -79,6 +79,7 @@ fn filters() -> AttachmentFilters {
 
 /// The one configuration every corpus mail is delivered with.
 const CONFIG: &str = r#"
+bus = "sandbox"
 username_gn6 = "gn6user"
 domini = "1234"
 equip_resolutor_nous = "98765"
@@ -116,7 +117,9 @@ defaults = { equipResolutor = "555" }
 
 fn settings() -> Settings {
     let config = Config::from_toml(CONFIG, Path::new("corpus.toml")).expect("corpus config");
-    Settings::from_config(&config).expect("corpus settings")
+    mailtoticket::config::Settings::build(&config)
+        .expect("corpus settings")
+        .app
 }
 
 /// UPC usernames the fake directory knows (`obtenirDadesPersona`).
@@ -377,11 +380,13 @@ fn plan(mail: &Mail, settings: &Settings, rt: &tokio::runtime::Runtime) -> Plann
     let d = rt.block_on(deliver(
         mail,
         settings,
-        &tickets,
-        &directory,
-        &FixedClock,
-        &journal,
-        &NoRateLimit,
+        &Ports {
+            tickets: &tickets,
+            identity: &directory,
+            clock: &FixedClock,
+            journal: &journal,
+            rate: &NoRateLimit,
+        },
     ));
     Planned {
         status: d.status.as_header().to_string(),

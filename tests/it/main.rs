@@ -1,6 +1,7 @@
 //! The one integration test binary. Each module is one area.
 
 mod app_support;
+mod architecture;
 mod bad_input;
 mod bad_input_e2e;
 mod cli;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mailtoticket::adapters::journal::MemoryRateLimitStore;
 use mailtoticket::adapters::retry::{DEFAULT_BACKOFF, Retrying, Sleep};
-use mailtoticket::app::{deliver, deliver_with_deadline};
+use mailtoticket::app::{Ports, deliver, deliver_with_deadline};
 use mailtoticket::domain::identity::Person;
 use mailtoticket::domain::outcome::Status;
 use mailtoticket::domain::ticket::{
@@ -244,7 +244,17 @@ fn a_reply_survives_one_transient_lookup() {
     let (t, _) = retrying(t);
     let (d, _) = retrying(d);
     let m = mail("pep@upc.edu", "Re: [Suport Unitat 42] Hola", "x");
-    let out = block(deliver(&m, &s, &t, &d, &clock(), &journal(), &NoRateLimit));
+    let out = block(deliver(
+        &m,
+        &s,
+        &Ports {
+            tickets: &t,
+            identity: &d,
+            clock: &clock(),
+            journal: &journal(),
+            rate: &NoRateLimit,
+        },
+    ));
     assert_eq!(out.status, Status::Success, "{out:?}");
     assert_eq!(out.ticket.as_deref(), Some("42"));
 }
@@ -261,11 +271,13 @@ fn a_lookup_still_failing_after_the_retries_is_a_tempfail() {
     let out = block(deliver(
         &m,
         &s,
-        &t,
-        &MockDirectory::new(),
-        &clock(),
-        &journal(),
-        &NoRateLimit,
+        &Ports {
+            tickets: &t,
+            identity: &MockDirectory::new(),
+            clock: &clock(),
+            journal: &journal(),
+            rate: &NoRateLimit,
+        },
     ));
     assert_eq!(out.status, Status::TempFail, "{out:?}");
 }
@@ -282,11 +294,13 @@ fn a_transient_altatiquet_is_a_tempfail_after_one_call() {
     let out = block(deliver(
         &m,
         &s,
-        &t,
-        &MockDirectory::new(),
-        &clock(),
-        &journal(),
-        &MemoryRateLimitStore::default(),
+        &Ports {
+            tickets: &t,
+            identity: &MockDirectory::new(),
+            clock: &clock(),
+            journal: &journal(),
+            rate: &MemoryRateLimitStore::default(),
+        },
     ));
     assert_eq!(out.status, Status::TempFail, "{out:?}");
     assert!(pauses.taken().is_empty());
@@ -333,17 +347,23 @@ impl IdentityDirectory for Silent {
 #[test]
 fn a_bus_that_never_answers_is_a_quick_tempfail() {
     let s = settings("");
-    assert_eq!(s.config.deadline_secs, 120, "the default");
+    assert_eq!(
+        s.limits.deadline,
+        std::time::Duration::from_secs(120),
+        "the default"
+    );
     let m = mail("pep@upc.edu", "Hola", "x");
     let start = Instant::now();
     let out = block(deliver_with_deadline(
         &m,
         &s,
-        &Silent,
-        &Silent,
-        &clock(),
-        &journal(),
-        &NoRateLimit,
+        &Ports {
+            tickets: &Silent,
+            identity: &Silent,
+            clock: &clock(),
+            journal: &journal(),
+            rate: &NoRateLimit,
+        },
         Duration::from_millis(50),
     ));
     let took = start.elapsed();
@@ -364,11 +384,13 @@ fn the_deadline_keeps_what_the_journal_has() {
     let out = block(deliver_with_deadline(
         &m,
         &s,
-        &Silent,
-        &Silent,
-        &clock(),
-        &j,
-        &NoRateLimit,
+        &Ports {
+            tickets: &Silent,
+            identity: &Silent,
+            clock: &clock(),
+            journal: &j,
+            rate: &NoRateLimit,
+        },
         Duration::from_millis(50),
     ));
     assert_eq!(out.status, Status::TempFail, "{out:?}");
@@ -386,11 +408,13 @@ fn a_mail_inside_the_deadline_is_not_affected() {
     let out = block(deliver_with_deadline(
         &mail("pep@gmail.com", "Hola", "x"),
         &s,
-        &t,
-        &MockDirectory::new(),
-        &clock(),
-        &journal(),
-        &NoRateLimit,
+        &Ports {
+            tickets: &t,
+            identity: &MockDirectory::new(),
+            clock: &clock(),
+            journal: &journal(),
+            rate: &NoRateLimit,
+        },
         Duration::from_secs(5),
     ));
     assert_eq!(out.status, Status::Success, "{out:?}");

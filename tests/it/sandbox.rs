@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use base64::Engine as _;
-use mailtoticket::adapters::sandbox::{self, RunningSandbox, SandboxConfig};
+use mailtoticket::sandbox::{self, RunningSandbox, SandboxConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";

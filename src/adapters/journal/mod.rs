@@ -49,7 +49,11 @@ use chrono::{DateTime, FixedOffset, Offset, TimeDelta, TimeZone, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
-use crate::ports::{Clock, Journal, PortError, Step, SystemClock};
+use crate::domain::mail::Mail;
+use crate::domain::outcome::Status;
+use crate::ports::{
+    Clock, Journal, JournalStore, JournalUnavailable, MailJournal, PortError, Step, SystemClock,
+};
 
 /// File name of the journal inside the state directory.
 pub const DB_FILE_NAME: &str = "journal.sqlite3";
@@ -254,6 +258,33 @@ fn id_key(id: &str) -> String {
         format!("id-sha256:{}", hex(&Sha256::digest(id.as_bytes())))
     } else {
         id.to_string()
+    }
+}
+
+/// The journal store of the MDA: opens the durable journal in the state folder for
+/// each mail, prunes records older than the retention at most once a day, then takes
+/// the mail's lock. Nothing is opened until a mail needs it.
+#[derive(Debug, Clone)]
+pub struct DurableJournals {
+    pub state_dir: PathBuf,
+    pub retention_days: u32,
+}
+
+impl JournalStore for DurableJournals {
+    fn begin(&self, mail: &Mail, raw: &[u8]) -> Result<Box<dyn MailJournal>, JournalUnavailable> {
+        let now = SystemClock.now();
+        let journal = DeliveryJournal::open(&self.state_dir)
+            .map_err(|e| JournalUnavailable(format!("no puc obrir el journal: {e}")))?;
+        match journal.prune_if_due(self.retention_days, now) {
+            Ok(Some(n)) if n > 0 => tracing::info!("Journal: {n} registres antics esborrats"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("Journal: no he pogut esborrar registres antics: {e}"),
+        }
+        let key = mail_key(mail.message_id.as_deref(), raw);
+        let run = journal
+            .begin(&key, now)
+            .map_err(|e| JournalUnavailable(format!("journal ({key}): {e}")))?;
+        Ok(Box::new(run))
     }
 }
 
@@ -569,6 +600,16 @@ impl MailRun {
             }
             Ok(())
         })
+    }
+}
+
+impl MailJournal for MailRun {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn set_status(&self, status: Status) -> Result<(), PortError> {
+        MailRun::set_status(self, status.as_header()).map_err(PortError::from)
     }
 }
 

@@ -11,9 +11,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use crate::config::Config;
 use crate::domain::outcome::Status;
 
-/// Header that marks our own reports, so that a report coming back into the gateway's
-/// mailbox is recognised and skipped instead of looping.
-pub const LOOP_HEADER: &str = "X-Mailtoticket-Loop";
+/// Header that marks our own reports (one spelling, in the domain).
+pub use crate::domain::outcome::LOOP_HEADER;
 /// Subject of every report (the old program's).
 pub const SUBJECT: &str = "Informe d'errors de MailToTicket";
 
@@ -27,17 +26,34 @@ pub struct Report<'a> {
     pub original: &'a [u8],
 }
 
-/// Could not send the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportError(pub String);
-
-impl std::fmt::Display for ReportError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Could not send the report (the SMTP or address error is the `source()`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("TLS per a {host}")]
+    Tls {
+        host: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("el servidor no respon")]
+    NoAnswer,
+    #[error("SMTP")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("notificar_errors_from `{address}`")]
+    From {
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    #[error("notificar_errors_to `{address}`")]
+    To {
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    #[error("sobre")]
+    Envelope(#[source] lettre::error::Error),
 }
-
-impl std::error::Error for ReportError {}
 
 /// Sends error reports.
 #[allow(async_fn_in_trait)]
@@ -118,8 +134,10 @@ impl SmtpReporter {
             .port(s.port)
             .timeout(Some(s.timeout));
         if s.starttls {
-            let params = TlsParameters::new(s.host.clone())
-                .map_err(|e| ReportError(format!("TLS per a {}: {e}", s.host)))?;
+            let params = TlsParameters::new(s.host.clone()).map_err(|source| ReportError::Tls {
+                host: s.host.clone(),
+                source,
+            })?;
             b = b.tls(Tls::Required(params));
         }
         if let Some((u, p)) = &s.credentials {
@@ -132,8 +150,8 @@ impl SmtpReporter {
     pub async fn test_connection(&self) -> Result<(), ReportError> {
         match self.transport()?.test_connection().await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(ReportError("el servidor no respon".into())),
-            Err(e) => Err(ReportError(e.to_string())),
+            Ok(false) => Err(ReportError::NoAnswer),
+            Err(e) => Err(ReportError::Smtp(e)),
         }
     }
 }
@@ -141,26 +159,56 @@ impl SmtpReporter {
 impl ErrorReporter for SmtpReporter {
     async fn send(&self, report: &Report<'_>) -> Result<(), ReportError> {
         let s = &self.settings;
-        let from: Address = s
-            .from
-            .parse()
-            .map_err(|e| ReportError(format!("notificar_errors_from `{}`: {e}", s.from)))?;
+        let from: Address = s.from.parse().map_err(|source| ReportError::From {
+            address: s.from.clone(),
+            source,
+        })?;
         let mut to = Vec::new();
         for t in &s.to {
-            to.push(
-                t.parse::<Address>()
-                    .map_err(|e| ReportError(format!("notificar_errors_to `{t}`: {e}")))?,
-            );
+            to.push(t.parse::<Address>().map_err(|source| ReportError::To {
+                address: t.clone(),
+                source,
+            })?);
         }
-        let envelope =
-            Envelope::new(Some(from), to).map_err(|e| ReportError(format!("sobre: {e}")))?;
+        let envelope = Envelope::new(Some(from), to).map_err(ReportError::Envelope)?;
         let now = chrono::Local::now();
         let message = build_message(s, report, &now.to_rfc2822(), &message_id(&s.from, now));
         self.transport()?
             .send_raw(&envelope, &message)
             .await
             .map(|_| ())
-            .map_err(|e| ReportError(e.to_string()))
+            .map_err(ReportError::Smtp)
+    }
+}
+
+/// The reporter port of the use case: the SMTP reporter plus this run's log, taken
+/// from the log sink since `mark` (the start of the mail).
+pub struct SmtpReports<'a> {
+    pub smtp: SmtpReporter,
+    pub sink: &'a crate::adapters::logging::LogSink,
+    pub mark: usize,
+    /// `notificar_errors_to` as written, for the log line.
+    pub to: String,
+}
+
+impl crate::ports::Reporter for SmtpReports<'_> {
+    fn report<'a>(
+        &'a self,
+        report: crate::ports::ErrorReport<'a>,
+    ) -> crate::ports::PortFuture<'a, Result<String, crate::ports::BoxError>> {
+        Box::pin(async move {
+            let log = self.sink.captured_since(self.mark);
+            let full = Report {
+                status: report.status,
+                reason: report.reason,
+                log: &log,
+                original: report.original,
+            };
+            match self.smtp.send(&full).await {
+                Ok(()) => Ok(self.to.clone()),
+                Err(e) => Err(Box::new(e) as crate::ports::BoxError),
+            }
+        })
     }
 }
 

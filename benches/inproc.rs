@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
 use mailtoticket::adapters::mail::{AttachmentFilters, parse};
-use mailtoticket::app::{Settings, deliver};
+use mailtoticket::app::{Ports, Settings, deliver};
 use mailtoticket::config::Config;
 use mailtoticket::domain::identity::Person;
 use mailtoticket::domain::outcome::Status;
@@ -24,8 +24,11 @@ pub struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: every call is forwarded unchanged to the system allocator; the counters are
+// plain atomics and never allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as our caller's (a non-zero-size `layout`).
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
@@ -34,10 +37,12 @@ unsafe impl GlobalAlloc for Counting {
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this `layout` (we allocate only there).
         unsafe { System.dealloc(ptr, layout) };
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout`; the caller upholds `new_size`.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size >= layout.size() {
@@ -137,7 +142,9 @@ fn html_mail(target: usize) -> Vec<u8> {
 
 fn big_mail(size: usize) -> Vec<u8> {
     use base64::Engine as _;
-    let data: Vec<u8> = (0..size).map(|i| ((i * 2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..size)
+        .map(|i| ((i * 2_654_435_761) >> 13) as u8)
+        .collect();
     let enc = base64::engine::general_purpose::STANDARD.encode(&data);
     let mut m = b"From: <nom.cognom@upc.edu>\r\nTo: <suport@upc.edu>\r\nSubject: Fitxer\r\n\
         Message-ID: <core-big@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n\
@@ -159,11 +166,13 @@ fn one_pass(rt: &tokio::runtime::Runtime, raw: &[u8], settings: &Settings) -> St
     let d = rt.block_on(deliver(
         &mail,
         settings,
-        &Instant0,
-        &Instant0,
-        &Fixed,
-        &journal,
-        &NoRateLimit,
+        &Ports {
+            tickets: &Instant0,
+            identity: &Instant0,
+            clock: &Fixed,
+            journal: &journal,
+            rate: &NoRateLimit,
+        },
     ));
     d.status
 }
@@ -186,7 +195,9 @@ pub fn run(quick: bool) -> String {
         std::path::Path::new("core-bench.toml"),
     )
     .expect("config");
-    let settings = Settings::from_config(&config).expect("settings");
+    let settings = mailtoticket::config::Settings::build(&config)
+        .expect("settings")
+        .app;
     let mut out = String::from(
         "| in-process case | mail size | runs | median | p90 | peak heap | peak / size |\n|---|---|---|---|---|---|---|\n",
     );

@@ -1,0 +1,286 @@
+//! The whole life of one mail, from its raw bytes to its outcome: decode, classify
+//! (once), the empty-mail and own-report checks, the journal (lock, duplicate check,
+//! status), the delivery within its deadline, the summary line, the error report and
+//! the quarantine. Everything outside goes through the ports of [`MailPorts`]; the
+//! driving side (`crate::cli::mda`) only reads the mail, builds the ports, calls
+//! [`handle`], echoes the mail and exits. The summary line is logged here, not by
+//! the caller, because the error report carries the log of the run up to it.
+
+use tracing::{error, info, warn};
+
+use super::{Delivery, Ports, ReportPolicy, Settings, decided_with_deadline};
+use crate::domain::classify::{self, Decision};
+use crate::domain::mail::Mail;
+use crate::domain::outcome::{LOOP_HEADER, Status};
+use crate::ports::{
+    Clock, ErrorReport, IdentityDirectory, Journal, JournalStore, MailDecoder, MailQuarantine,
+    Reporter, RunMeter, TicketSystem, error_chain,
+};
+
+/// The outside world of one mail.
+pub struct MailPorts<'a, T, I> {
+    /// Raw bytes → [`Mail`].
+    pub decoder: &'a dyn MailDecoder,
+    /// GN6 and the identity directory, or why they could not be set up (the mail is
+    /// then ERROR, reported and quarantined like any other failure).
+    pub services: Result<(&'a T, &'a I), &'a str>,
+    pub clock: &'a dyn Clock,
+    /// The delivery journal (a memory one for dry runs).
+    pub journals: &'a dyn JournalStore,
+    /// `None`: no report is ever sent (dry runs).
+    pub reporter: Option<&'a dyn Reporter>,
+    /// `None`: nothing is quarantined (dry runs).
+    pub quarantine: Option<&'a dyn MailQuarantine>,
+    /// SOAP calls and elapsed time, for the summary line.
+    pub meter: &'a dyn RunMeter,
+}
+
+/// What happened to one mail, with what the summary line needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub status: Status,
+    pub reason: String,
+    /// The error report was sent or the mail quarantined (for `exit_zero_when_reported`).
+    pub reported: bool,
+    /// The filter that decided, if any.
+    pub filter: Option<String>,
+    /// The ticket created or commented, if any.
+    pub ticket: Option<String>,
+    /// `Message-ID`, `None` when missing (as the old program logged it).
+    pub message_id: String,
+    /// The sender's address, `-` when there is none.
+    pub sender: String,
+    /// The classification of §2 (`huma`, `mails_no_ticket`, `automatic:...`).
+    pub class: String,
+}
+
+impl Handled {
+    /// A mail that never reached the use case (a panic, no runtime).
+    pub fn failed(status: Status, reason: impl Into<String>) -> Handled {
+        Handled {
+            status,
+            reason: reason.into(),
+            reported: false,
+            filter: None,
+            ticket: None,
+            message_id: "None".into(),
+            sender: "-".into(),
+            class: "-".into(),
+        }
+    }
+}
+
+impl ReportPolicy {
+    /// Whether an outcome triggers the error report mail. SKIP only on request
+    /// (`notificar_errors_skip`), SUCCESS never.
+    pub fn is_due(self, status: Status) -> bool {
+        self.enabled
+            && match status {
+                Status::Error | Status::Reject | Status::TempFail | Status::Unknown => true,
+                Status::Skip => self.on_skip,
+                Status::Success => false,
+            }
+    }
+}
+
+/// The class of §2 as the summary line names it.
+fn summary_class(decision: &Decision) -> String {
+    match decision {
+        Decision::Process { forced: false } => "huma".into(),
+        Decision::Process { forced: true } => "huma (mails_sempre_ticket)".into(),
+        Decision::SkipListed { .. } => "mails_no_ticket".into(),
+        Decision::SkipAutomatic { class, .. } => format!("automatic:{class:?}"),
+    }
+}
+
+/// Whether the mail carries our loop marker. The raw header block is scanned too,
+/// so the guard holds even for a mail the decoder could not make sense of.
+pub fn is_own_report(mail: &Mail, raw: &[u8]) -> bool {
+    if mail.header(LOOP_HEADER).is_some() {
+        return true;
+    }
+    let prefix = format!("{}:", LOOP_HEADER.to_ascii_lowercase());
+    raw.split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+        .any(|l| {
+            l.len() >= prefix.len() && l[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        })
+}
+
+/// Handles one raw mail end to end (echoing it is the caller's job).
+pub async fn handle<T, I>(raw: &[u8], settings: &Settings, ports: &MailPorts<'_, T, I>) -> Handled
+where
+    T: TicketSystem,
+    I: IdentityDirectory,
+{
+    info!("Llegeixo mail");
+    let mail = ports.decoder.decode(raw);
+    let message_id = mail.message_id.clone().unwrap_or_else(|| "None".into());
+    info!("Mail de {} llegit amb ID {}", mail.sender(), message_id);
+    info!("Entro a mailtoticket{}", mail.subject);
+    let decision = classify::classify(&mail, &settings.classify);
+    let own_report = is_own_report(&mail, raw);
+    let d = if raw.iter().all(u8::is_ascii_whitespace) {
+        Delivery::new(Status::Unknown, "el mail és buit")
+    } else if own_report {
+        Delivery::new(
+            Status::Skip,
+            format!("és un informe d'errors d'un mailtoticket ({LOOP_HEADER})"),
+        )
+    } else {
+        journalled(&mail, raw, settings, ports, &decision).await
+    };
+    let (status, reason) = (d.status, d.reason);
+    match status {
+        Status::Success | Status::Skip => info!("{}: {reason}", status.as_header()),
+        Status::TempFail => warn!("{}: {reason}", status.as_header()),
+        _ => error!("{}: {reason}", status.as_header()),
+    }
+    let sender = match mail.sender() {
+        "" => "-".to_string(),
+        s => s.to_string(),
+    };
+    let class = summary_class(&decision);
+    // Before the report, so that the report's log has it too.
+    info!(
+        "Resum: message-id={} from={} classe={} filtre={} tiquet={} resultat={} durada_ms={} crides_soap={}",
+        message_id,
+        sender,
+        class,
+        d.filter.as_deref().unwrap_or("-"),
+        d.ticket.as_deref().unwrap_or("-"),
+        status.as_header(),
+        ports.meter.elapsed_ms(),
+        ports.meter.soap_calls()
+    );
+    let mut reported = false;
+    // Never report a report: with `notificar_errors_skip` that would loop forever.
+    if !own_report
+        && settings.reports.is_due(status)
+        && let Some(reporter) = ports.reporter
+    {
+        let report = ErrorReport {
+            status,
+            reason: &reason,
+            original: raw,
+        };
+        match reporter.report(report).await {
+            Ok(to) => {
+                reported = true;
+                info!("Informe d'errors enviat a {to}");
+            }
+            Err(e) => error!(
+                "No he pogut enviar l'informe d'errors: {}",
+                error_chain(&*e)
+            ),
+        }
+    }
+    // A mail nobody will retry is kept for `reprocess`; TEMPFAIL stays with the MTA.
+    if matches!(status, Status::Error | Status::Reject | Status::Unknown)
+        && let Some(quarantine) = ports.quarantine
+    {
+        match quarantine.keep(raw, status, &reason) {
+            Ok(place) => {
+                reported = true;
+                info!("Mail desat a la quarantena: {place}");
+            }
+            Err(e) => error!(
+                "No he pogut desar el mail a la quarantena: {}",
+                error_chain(&*e)
+            ),
+        }
+    }
+    Handled {
+        status,
+        reason,
+        reported,
+        filter: d.filter,
+        ticket: d.ticket,
+        message_id,
+        sender,
+        class,
+    }
+}
+
+/// The delivery under the mail's journal: the per-mail lock is taken before any
+/// SOAP work, so that a second process on the same mail waits here (or gives
+/// TEMPFAIL) instead of racing. Without the journal a retry could duplicate a
+/// ticket, so a journal that cannot be opened keeps the mail with the MTA.
+async fn journalled<T, I>(
+    mail: &Mail,
+    raw: &[u8],
+    settings: &Settings,
+    ports: &MailPorts<'_, T, I>,
+    decision: &Decision,
+) -> Delivery
+where
+    T: TicketSystem,
+    I: IdentityDirectory,
+{
+    let journal = match ports.journals.begin(mail, raw) {
+        Ok(j) => j,
+        Err(e) => return Delivery::new(Status::TempFail, e.to_string()),
+    };
+    let d = match ports.services {
+        Ok((tickets, identity)) => {
+            let ports = Ports {
+                tickets,
+                identity,
+                clock: ports.clock,
+                journal: &*journal,
+                rate: &*journal,
+            };
+            decided_with_deadline(mail, settings, &ports, decision, settings.limits.deadline).await
+        }
+        // Nothing to call, but a mail already handled is still a duplicate.
+        Err(e) => super::already_done(&*journal as &dyn Journal)
+            .unwrap_or_else(|| Delivery::new(Status::Error, e)),
+    };
+    // SUCCESS was recorded as the `Completed` step by the use case; any other outcome
+    // is noted so that `journal show/list` tell what happened to the mail.
+    if d.status != Status::Success
+        && let Err(e) = journal.set_status(d.status)
+    {
+        warn!(
+            "Journal: no he pogut desar l'estat {}: {e}",
+            d.status.as_header()
+        );
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_reported_only_on_request() {
+        let on = |on_skip| ReportPolicy {
+            enabled: true,
+            on_skip,
+        };
+        assert!(!on(false).is_due(Status::Skip));
+        assert!(on(true).is_due(Status::Skip));
+        assert!(!on(true).is_due(Status::Success));
+        assert!(on(false).is_due(Status::TempFail));
+        let off = ReportPolicy {
+            enabled: false,
+            on_skip: true,
+        };
+        assert!(!off.is_due(Status::Error));
+    }
+
+    #[test]
+    fn own_report_is_seen_in_the_raw_header_block_too() {
+        let mail = Mail::default();
+        assert!(is_own_report(
+            &mail,
+            b"From: a@b\r\nx-mailtoticket-LOOP: m\r\n\r\nx"
+        ));
+        assert!(!is_own_report(
+            &mail,
+            b"From: a@b\n\nX-Mailtoticket-Loop: m\n"
+        ));
+    }
+}
