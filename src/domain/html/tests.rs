@@ -242,3 +242,9 @@ fn deep_nesting_is_flattened_in_linear_time() {
     assert_eq!(out.as_str().matches("<div>").count(), 100);
     assert!(out.as_str().contains('x'));
 }
+
+#[test]
+fn a_head_without_its_end_tag_does_not_swallow_the_body() {
+    let out = sanitize("<html><head><title>t</title><meta charset=utf-8><body><p>x</p>");
+    assert_eq!(out.as_str(), "<p>x</p>");
+}

@@ -283,6 +283,15 @@ impl Builder {
 
     fn token(&mut self, token: Token) -> TokenSinkResult<()> {
         if let Some((name, depth)) = &mut self.dropping {
+            // A `<body>` ends a `<head>` whose end tag was left out (common in mail).
+            if let Token::TagToken(tag) = &token
+                && name == "head"
+                && tag.kind == TagKind::StartTag
+                && &*tag.name == "body"
+            {
+                self.dropping = None;
+                return TokenSinkResult::Continue;
+            }
             if let Token::TagToken(tag) = &token
                 && &*tag.name == name.as_str()
             {
