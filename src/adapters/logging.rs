@@ -18,7 +18,9 @@ pub const SEPARATOR: &str =
     "---------------------------------------------------------------------------";
 
 /// Replaces every secret (longest first, so that one secret containing another is
-/// fully hidden) by `***`. Secrets shorter than 3 characters are left alone: hiding
+/// fully hidden) by `***`, where it stands as a whole value: an occurrence glued to
+/// a letter, digit, `_` or `-` (or to a `.` followed by one) is part of some other
+/// text (a Message-ID, a word) and is left as it is (issue 12 §8). Secrets shorter than 3 characters are left alone: hiding
 /// every "a" of a log would make it unreadable and protect nothing.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut sorted: Vec<&String> = secrets.iter().filter(|s| s.chars().count() >= 3).collect();
@@ -26,7 +28,7 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in sorted {
         if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "***");
+            out = replace_whole(&out, s);
         }
         // SOAP bodies logged at trace level carry the passwords XML-escaped.
         let escaped = s
@@ -36,9 +38,45 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
             .replace('"', "&quot;")
             .replace('\'', "&apos;");
         if escaped != *s && out.contains(escaped.as_str()) {
-            out = out.replace(escaped.as_str(), "***");
+            out = replace_whole(&out, &escaped);
         }
     }
+    out
+}
+
+/// A character that, next to a secret, makes the occurrence part of a larger token.
+fn glues(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+/// `text` with every whole-value occurrence of `needle` replaced by `***`.
+fn replace_whole(text: &str, needle: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(i) = text[from..].find(needle).map(|i| i + from) {
+        let end = i + needle.len();
+        let before = text[..i].chars().next_back();
+        let mut after = text[end..].chars();
+        let next = after.next();
+        let glued_after = match next {
+            Some('.') => after.next().is_some_and(glues),
+            Some(c) => glues(c),
+            None => false,
+        };
+        let glued_before = before.is_some_and(|c| glues(c) || c == '.')
+            && needle.chars().next().is_some_and(glues);
+        let glued_after = glued_after && needle.chars().next_back().is_some_and(glues);
+        if glued_before || glued_after {
+            from = i + needle.chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        out.push_str(&text[rest..i]);
+        out.push_str("***");
+        rest = end;
+        from = end;
+    }
+    out.push_str(&text[rest..]);
     out
 }
 
@@ -243,6 +281,25 @@ mod tests {
             &secrets,
         );
         assert_eq!(out, "pw=*** xml=*** other=*** short=ab");
+    }
+
+    #[test]
+    fn redacts_whole_values_only() {
+        let secrets = vec!["wrong".to_string()];
+        assert_eq!(
+            redact(
+                "id=<wrong-id.123@x> <wrongly@x> <a.wrong@x> Wrong",
+                &secrets
+            ),
+            "id=<wrong-id.123@x> <wrongly@x> <a.wrong@x> Wrong"
+        );
+        assert_eq!(
+            redact(
+                "pw=wrong <password>wrong</password> 'wrong', user:wrong@host wrong.",
+                &secrets
+            ),
+            "pw=*** <password>***</password> '***', user:***@host ***."
+        );
     }
 
     #[test]

@@ -228,4 +228,57 @@ impl crate::ports::MailQuarantine for Quarantine {
             }) as crate::ports::BoxError
         })
     }
+
+    /// In `parts/` under the quarantine, where `reprocess` never looks (the mail
+    /// itself was delivered). The name depends only on the mail's key and the part,
+    /// so a later run of the same mail writes the same file again, not a new one.
+    fn keep_part(
+        &self,
+        key: &str,
+        n: usize,
+        name: &str,
+        data: &[u8],
+        reason: &str,
+    ) -> Result<String, crate::ports::BoxError> {
+        let dir = self.dir.join(PARTS_DIR);
+        let short: String = Sha256::digest(key.as_bytes())[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let safe: String = crate::domain::bus_text::safe_file_name(name, n, "")
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        let path = dir.join(format!("{short}-{}-{safe}", n + 1));
+        let write = || -> io::Result<()> {
+            fs::create_dir_all(&dir)?;
+            fs::write(&path, data)?;
+            let mut note = path.clone().into_os_string();
+            note.push(".txt");
+            fs::write(
+                note,
+                format!(
+                    "journal: {key}\npart: {}\nnom: {name}\nmotiu: {reason}\n",
+                    n + 1
+                ),
+            )
+        };
+        write().map_err(|source| {
+            Box::new(QuarantineError {
+                dir: dir.clone(),
+                source,
+            }) as crate::ports::BoxError
+        })?;
+        Ok(path.display().to_string())
+    }
 }
+
+/// Sub-folder of the quarantine holding single parts that could not be attached.
+pub const PARTS_DIR: &str = "parts";

@@ -3,8 +3,10 @@
 
 use tracing::{info, warn};
 
+use super::budget::CallBudget;
 use super::identity::{find_requester, find_username};
 use super::{Delivery, Ports, Settings, port_status};
+use crate::domain::bus_text::{is_xml_char, safe_file_name};
 use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
@@ -68,9 +70,15 @@ impl Failure {
 /// parsed into the allow-listed tree, cleaned when `full`, `cid:` images pointed at the
 /// uploaded attachments and the others listed, the header line put first, and only then
 /// serialised. No string edit of HTML happens before or after.
-fn description(body: &html::Body, header: &str, uploaded: &[Uploaded<'_>]) -> String {
+fn description(
+    body: &html::Body,
+    header: &str,
+    uploaded: &[Uploaded<'_>],
+    left_out: &[String],
+) -> String {
     let mut body = body.clone();
     body.link_attachments(uploaded);
+    body.append_list("No lliurat amb aquest correu:", left_out);
     body.prepend_header(header);
     body.render().into_string()
 }
@@ -137,7 +145,16 @@ pub(super) struct Run<'a, T, I> {
     automatic: bool,
     /// The requester lookup (§4), done at most once per mail.
     requester: Option<Option<String>>,
+    /// Bus calls left for look-ups, requesters and uploads (issue 19 §3).
+    budget: &'a CallBudget,
+    /// What this mail could not deliver (a refused file, what the call cap left out),
+    /// one Catalan line each: listed in the ticket and in the outcome.
+    left_out: std::cell::RefCell<Vec<String>>,
 }
+
+/// Value of an `attachment:N` step for a part that was not attached (refused by GN6
+/// for a reason of its own, or left out by the call cap): never tried again.
+pub const ATTACHMENT_FAILED_PREFIX: &str = "error:";
 
 impl<'a, T, I> Run<'a, T, I>
 where
@@ -149,6 +166,7 @@ where
         settings: &'a Settings,
         ports: &Ports<'a, T, I>,
         automatic: bool,
+        budget: &'a CallBudget,
     ) -> Self {
         Run {
             mail,
@@ -160,7 +178,15 @@ where
             rate: ports.rate,
             automatic,
             requester: None,
+            budget,
+            left_out: std::cell::RefCell::default(),
         }
+    }
+
+    /// The ticket's note of what could not be delivered (empty when all was).
+    fn leave_out(&self, what: String) {
+        warn!("No lliurat: {what}");
+        self.left_out.borrow_mut().push(what);
     }
 
     /// The filters in order; the first applicable one decides.
@@ -192,10 +218,18 @@ where
                     what,
                 }) => {
                     info!("Filtre {} aplicat: {what} {ticket}", kind.name());
+                    let left = self.left_out.borrow();
+                    let reason = if left.is_empty() {
+                        format!("{what} {ticket}")
+                    } else {
+                        // A partial success: what was delivered stays, the rest is
+                        // said in the ticket and never retried as a whole.
+                        format!("{what} {ticket} (lliurament parcial: {})", left.join("; "))
+                    };
                     return Delivery {
                         status: Status::Success,
                         filter: Some(kind.name().to_string()),
-                        reason: format!("{what} {ticket}"),
+                        reason,
                         ticket: Some(ticket),
                         class: None,
                         requester: Some(requester),
@@ -345,6 +379,7 @@ where
             &body,
             &texts::comment_header(&self.sender_text(), &self.when()),
             &uploaded,
+            &self.left_out.borrow(),
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
             info!("El comentari ja es va afegir en una entrega anterior");
@@ -410,8 +445,11 @@ where
         if external || self.automatic {
             ticket.enviar_missatge_creacio = "N".into();
         }
+        // Checked against what the bus carries before the first call: a subject made
+        // only of characters XML 1.0 cannot carry gets the default, as an empty one.
+        let subject: String = mail.subject.chars().filter(|&c| is_xml_char(c)).collect();
         ticket.assumpte = limits::truncate_chars(
-            &texts::subject_or_default(&mail.subject, user),
+            &texts::subject_or_default(&subject, user),
             s.limits.mail.max_subject_chars,
         );
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
@@ -426,7 +464,7 @@ where
                 s.limits.mail.max_subject_chars, mail.subject
             ));
         }
-        ticket.descripcio = description(&body, &header, &[]);
+        ticket.descripcio = description(&body, &header, &[], &[]);
 
         let code = match self.journal.done(&Step::TicketCreated) {
             Some(code) => {
@@ -455,7 +493,10 @@ where
         };
 
         let uploaded = self.upload_attachments(&code, user).await?;
-        let descripcio = description(&body, &header, &uploaded);
+        // Before the description update, so that the ticket can say which requesters
+        // the call cap left out.
+        self.add_cc_requesters(&code, user).await?;
+        let descripcio = description(&body, &header, &uploaded, &self.left_out.borrow());
         let changed = descripcio != ticket.descripcio;
         let data_resol = if s.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
@@ -480,7 +521,6 @@ where
             info!("Descripció del tiquet {code} actualitzada");
         }
 
-        self.add_cc_requesters(&code, user).await?;
         Ok(Outcome::Done {
             ticket: code,
             requester: user.to_string(),
@@ -532,7 +572,7 @@ where
             .map_err(gn6("ConsultaTiquetsDades"))?;
         // The header as the pipeline writes it, up to its closing bracket: what follows
         // it may have been rewritten.
-        let header = description(&html::Body::from_text(""), header, &[]);
+        let header = description(&html::Body::from_text(""), header, &[], &[]);
         let fingerprint = header.rfind(']').map_or(header.as_str(), |i| &header[..=i]);
         let mut matching = found.iter().filter(|t| {
             t.solicitant.trim() == user.trim()
@@ -613,7 +653,10 @@ where
         }
     }
 
-    /// §5.5: every kept attachment, uploaded as `user`, each at most once.
+    /// §5.5: every kept attachment, uploaded as `user`, each at most once, under a
+    /// name the bus accepts. A part GN6 refuses (codiRetorn) does not stop the others: it is recorded as failed (never
+    /// tried again), listed in the ticket and kept by the caller (quarantine of the
+    /// part). Past the call cap the remaining parts are left out the same way.
     async fn upload_attachments(
         &self,
         code: &str,
@@ -622,9 +665,24 @@ where
         let mut uploaded = Vec::with_capacity(self.mail.attachments.len());
         for (n, a) in self.mail.attachments.iter().enumerate() {
             let step = Step::Attachment(n);
-            let name = limits::clean_file_name(&a.name);
+            let name = limits::clean_file_name(&safe_file_name(&a.name, n, &a.content_type));
             let codi_annex = match self.journal.done(&step) {
-                Some(c) => c,
+                Some(c) => match c.strip_prefix(ATTACHMENT_FAILED_PREFIX) {
+                    Some(why) => {
+                        self.leave_out(format!("fitxer {name}: {why}"));
+                        continue;
+                    }
+                    None => c,
+                },
+                None if self.budget.exhausted() => {
+                    let why = format!(
+                        "no annexat, límit de {} crides al bus per correu (max_calls_per_mail)",
+                        self.budget.limit()
+                    );
+                    self.record(&step, &format!("{ATTACHMENT_FAILED_PREFIX}{why}"))?;
+                    self.leave_out(format!("fitxer {name}: {why}"));
+                    continue;
+                }
                 None => {
                     self.warn_if_unknown(
                         &step,
@@ -632,7 +690,8 @@ where
                         &format!("fitxer {name} al tiquet {code}"),
                     );
                     self.record_intent(&step)?;
-                    let c = self
+                    self.budget.spend();
+                    let result = self
                         .tickets
                         .attach_file(&NewAttachment {
                             codi_tiquet: code,
@@ -640,11 +699,26 @@ where
                             nom_fitxer: &name,
                             content: &a.data,
                         })
-                        .await
-                        .map_err(gn6("AnnexarFitxerTiquet"))?;
-                    self.record(&step, &c)?;
-                    info!("Fitxer {name} annexat al tiquet {code} ({c})");
-                    c
+                        .await;
+                    match result {
+                        Ok(c) => {
+                            self.record(&step, &c)?;
+                            info!("Fitxer {name} annexat al tiquet {code} ({c})");
+                            c
+                        }
+                        // Only GN6's own refusal (codiRetorn) is about this part; a
+                        // Fault or an unreadable answer stops the mail as before, to
+                        // be resumed.
+                        Err(e) if !e.is_service() => {
+                            return Err(gn6("AnnexarFitxerTiquet")(e));
+                        }
+                        Err(e) => {
+                            let why = format!("GN6 no l'ha acceptat ({e})");
+                            self.record(&step, &format!("{ATTACHMENT_FAILED_PREFIX}{why}"))?;
+                            self.leave_out(format!("fitxer {name}: {why}"));
+                            continue;
+                        }
+                    }
                 }
             };
             uploaded.push(Uploaded {
@@ -689,7 +763,20 @@ where
         // The requester is already on the ticket, and one person written twice in Cc
         // is one requester: GN6 would answer the repeat with an error.
         let mut added: Vec<String> = vec![requester.to_string()];
-        for address in &self.mail.cc {
+        for (i, address) in self.mail.cc.iter().enumerate() {
+            if self.budget.exhausted() {
+                let rest = &self.mail.cc[i..];
+                let shown: Vec<&str> = rest.iter().take(20).map(String::as_str).collect();
+                let more = rest.len().saturating_sub(shown.len());
+                self.leave_out(format!(
+                    "{} sol·licitants en Cc no afegits, límit de {} crides al bus per correu (max_calls_per_mail): {}{}",
+                    rest.len(),
+                    self.budget.limit(),
+                    shown.join(", "),
+                    if more > 0 { format!(" i {more} més") } else { String::new() }
+                ));
+                break;
+            }
             let user = match find_username(address, self.settings, self.identity).await {
                 Ok(Some(u)) => u,
                 Ok(None) => {
@@ -710,6 +797,7 @@ where
             if self.journal.done(&step).is_some() {
                 continue;
             }
+            self.budget.spend();
             match self.tickets.add_requester(code, &user).await {
                 Ok(()) => {
                     self.record(&step, &user)?;

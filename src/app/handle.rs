@@ -121,12 +121,15 @@ where
     info!("Entro a mailtoticket{}", mail.subject);
     let decision = classify::classify(&mail, &settings.classify);
     let own_report = is_own_report(&mail, raw);
-    let d = if raw.iter().all(u8::is_ascii_whitespace) {
-        Delivery::new(Status::Unknown, "el mail és buit")
+    let (d, repeat) = if raw.iter().all(u8::is_ascii_whitespace) {
+        (Delivery::new(Status::Unknown, "el mail és buit"), false)
     } else if own_report {
-        Delivery::new(
-            Status::Skip,
-            format!("és un informe d'errors d'un mailtoticket ({LOOP_HEADER})"),
+        (
+            Delivery::new(
+                Status::Skip,
+                format!("és un informe d'errors d'un mailtoticket ({LOOP_HEADER})"),
+            ),
+            false,
         )
     } else {
         journalled(&mail, raw, settings, ports, &decision).await
@@ -154,9 +157,11 @@ where
         ports.meter.elapsed_ms(),
         ports.meter.soap_calls()
     );
-    let mut reported = false;
+    // A repeated permanent outcome was reported (or quarantined) the first time.
+    let mut reported = repeat;
     // Never report a report: with `notificar_errors_skip` that would loop forever.
     if !own_report
+        && !repeat
         && settings.reports.is_due(status)
         && let Some(reporter) = ports.reporter
     {
@@ -177,7 +182,8 @@ where
         }
     }
     // A mail nobody will retry is kept for `reprocess`; TEMPFAIL stays with the MTA.
-    if matches!(status, Status::Error | Status::Reject | Status::Unknown)
+    if !repeat
+        && matches!(status, Status::Error | Status::Reject | Status::Unknown)
         && let Some(quarantine) = ports.quarantine
     {
         match quarantine.keep(raw, status, &reason) {
@@ -207,21 +213,47 @@ where
 /// SOAP work, so that a second process on the same mail waits here (or gives
 /// TEMPFAIL) instead of racing. Without the journal a retry could duplicate a
 /// ticket, so a journal that cannot be opened keeps the mail with the MTA.
+///
+/// Once is enough (issue 12 §2): a mail whose earlier run ended with a permanent
+/// outcome gets it again at once; the second value says so (no new report, no new
+/// quarantine copy).
 async fn journalled<T, I>(
     mail: &Mail,
     raw: &[u8],
     settings: &Settings,
     ports: &MailPorts<'_, T, I>,
     decision: &Decision,
-) -> Delivery
+) -> (Delivery, bool)
 where
     T: TicketSystem,
     I: IdentityDirectory,
 {
     let journal = match ports.journals.begin(mail, raw) {
         Ok(j) => j,
-        Err(e) => return Delivery::new(Status::TempFail, e.to_string()),
+        Err(e) => return (Delivery::new(Status::TempFail, e.to_string()), false),
     };
+    if let Some(status) = journal.previous_permanent() {
+        info!(
+            "El mail {} ja va acabar amb {}: no el torno a tractar, ni a desar ni a notificar",
+            journal.key(),
+            status.as_header()
+        );
+        if let Err(e) = journal.set_status(status) {
+            warn!(
+                "Journal: no he pogut desar l'estat {}: {e}",
+                status.as_header()
+            );
+        }
+        let d = Delivery::new(
+            status,
+            format!(
+                "ja tractat amb resultat permanent ({}, journal {}; `reprocess` el torna a provar)",
+                status.as_header(),
+                journal.key()
+            ),
+        );
+        return (d, true);
+    }
     let d = match ports.services {
         Ok((tickets, identity)) => {
             let ports = Ports {
@@ -234,9 +266,26 @@ where
             decided_with_deadline(mail, settings, &ports, decision, settings.limits.deadline).await
         }
         // Nothing to call, but a mail already handled is still a duplicate.
-        Err(e) => super::already_done(&*journal as &dyn Journal)
-            .unwrap_or_else(|| Delivery::new(Status::Error, e)),
+        Err(e) => super::already_done(&*journal as &dyn Journal).unwrap_or_else(|| {
+            // Our configuration: permanent, reported once.
+            if let Err(err) = journal.mark_permanent(e) {
+                warn!("Journal: no he pogut marcar l'error com a permanent: {err}");
+            }
+            Delivery::new(Status::Error, e)
+        }),
     };
+    if d.status == Status::Error
+        && super::permanent::is_configuration_fault(&d.reason)
+        && let Err(e) = journal.mark_permanent(&d.reason)
+    {
+        warn!("Journal: no he pogut marcar l'error com a permanent: {e}");
+    }
+    keep_refused_parts(
+        mail,
+        &*journal as &dyn Journal,
+        journal.key(),
+        ports.quarantine,
+    );
     // SUCCESS was recorded as the `Completed` step by the use case; any other outcome
     // is noted so that `journal show/list` tell what happened to the mail.
     if d.status != Status::Success
@@ -247,7 +296,38 @@ where
             d.status.as_header()
         );
     }
-    d
+    (d, false)
+}
+
+/// Quarantines, one file each, the parts the journal says were not attached (GN6
+/// refused them, or the call cap left them out), issue 19 §2.
+fn keep_refused_parts(
+    mail: &Mail,
+    journal: &dyn Journal,
+    key: &str,
+    quarantine: Option<&dyn MailQuarantine>,
+) {
+    let Some(quarantine) = quarantine else {
+        return;
+    };
+    for (n, a) in mail.attachments.iter().enumerate() {
+        let Some(why) = journal
+            .done(&crate::ports::Step::Attachment(n))
+            .and_then(|v| {
+                v.strip_prefix(super::ATTACHMENT_FAILED_PREFIX)
+                    .map(str::to_string)
+            })
+        else {
+            continue;
+        };
+        match quarantine.keep_part(key, n, &a.name, &a.data, &why) {
+            Ok(place) => info!("Part no annexada desada a la quarantena: {place}"),
+            Err(e) => error!(
+                "No he pogut desar la part no annexada a la quarantena: {}",
+                error_chain(&*e)
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

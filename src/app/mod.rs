@@ -36,10 +36,13 @@
 //! [`deliver_with_deadline`] bounds the whole mail; retries of read-only calls live in
 //! the `adapters::retry` decorator, so the use case never repeats a call itself.
 
+pub mod budget;
 mod filters;
 mod handle;
 pub mod identity;
+pub mod permanent;
 
+pub use filters::ATTACHMENT_FAILED_PREFIX;
 pub use handle::{Handled, MailPorts, handle};
 
 use std::time::Duration;
@@ -101,6 +104,8 @@ pub struct Limits {
     pub deadline: Duration,
     /// `[limits]`: size, attachments, subject, HTML depth (issue 9).
     pub mail: crate::domain::limits::Limits,
+    /// `max_calls_per_mail`: bus calls for look-ups, requesters and uploads (issue 19 §3).
+    pub max_calls_per_mail: usize,
 }
 
 /// When an error report is due (`notificar_errors`, `notificar_errors_skip`).
@@ -209,6 +214,9 @@ pub fn loop_rule(mail: &Mail, settings: &Settings) -> Option<String> {
 
 /// A mail the journal says was handled completely before: SUCCESS at once, without
 /// any call (a duplicate delivery).
+/// Reason of a duplicate delivery (the journal says the mail was handled).
+pub const DUPLICATE_REASON: &str = "entrega duplicada: ja tractat";
+
 fn already_done(journal: &dyn Journal) -> Option<Delivery> {
     let status = journal.done(&Step::Completed)?;
     let ticket = journal
@@ -218,7 +226,7 @@ fn already_done(journal: &dyn Journal) -> Option<Delivery> {
         "Entrega duplicada: el mail ja es va tractar ({status}), tiquet {}",
         ticket.as_deref().unwrap_or("-")
     );
-    let mut d = Delivery::new(Status::Success, "entrega duplicada: ja tractat");
+    let mut d = Delivery::new(Status::Success, DUPLICATE_REASON);
     d.ticket = ticket;
     Some(d)
 }
@@ -317,7 +325,17 @@ where
 
     let names: Vec<&str> = settings.filters.iter().map(|k| k.name()).collect();
     info!("Vaig a provar filtres {names:?}");
-    let mut run = filters::Run::new(mail, settings, ports, automatic.is_some());
+    // Bus calls of the variable kind are bounded per mail; look-ups are cached.
+    let budget = budget::CallBudget::new(settings.limits.max_calls_per_mail);
+    let identity = budget::BudgetedDirectory::new(ports.identity, &budget);
+    let budgeted = Ports {
+        tickets: ports.tickets,
+        identity: &identity,
+        clock: ports.clock,
+        journal: ports.journal,
+        rate: ports.rate,
+    };
+    let mut run = filters::Run::new(mail, settings, &budgeted, automatic.is_some(), &budget);
     let mut delivery = run.run_filters().await;
     delivery.class = automatic;
     // Only a success closes the record: a REJECT or ERROR must be retried in full

@@ -410,6 +410,63 @@ fn to_toml(v: &Py, path: &str, notes: &mut Vec<String>) -> Option<Value> {
     })
 }
 
+/// The filter name of an old filter entry: a name (`reply`), a module path
+/// (`filtres.reply`) or a class path (`filtres.reply.FiltreReply`, `FiltreNouExtern`).
+fn filter_name(old: &str) -> Option<&'static str> {
+    const NAMES: [(&str, &str, &str); 4] = [
+        ("reply", "filtrereply", "reply"),
+        ("reply_reobrint", "filtrereplyreobrint", "reply_reobrint"),
+        ("nou", "filtrenou", "nou"),
+        ("nou_extern", "filtrenouextern", "nou_extern"),
+    ];
+    let parts: Vec<String> = old
+        .trim()
+        .split('.')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
+    let last = parts.last()?;
+    // A class name decides; else the module (`filtres.reply`) or the bare name.
+    if let Some((_, _, n)) = NAMES.iter().find(|(_, class, _)| class == last) {
+        return Some(n);
+    }
+    let module = match parts.as_slice() {
+        [name] => name,
+        [pkg, name] if pkg == "filtres" => name,
+        [pkg, name, class] if pkg == "filtres" && class.starts_with("filtre") => name,
+        _ => return None,
+    };
+    NAMES
+        .iter()
+        .find(|(name, _, _)| name == module)
+        .map(|(_, _, n)| *n)
+}
+
+/// `filtres`: each old entry mapped to a filter name; what cannot be mapped is
+/// reported and left out (the order of the rest is kept).
+fn map_filters(value: Value, notes: &mut Vec<String>) -> Value {
+    let Value::Array(items) = value else {
+        return value;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::String(old) = &item else {
+            notes.push(format!("filtres: {item} is not a filter name; left out"));
+            continue;
+        };
+        match filter_name(old) {
+            Some(name) => {
+                if !out.contains(&Value::String(name.to_string())) {
+                    out.push(Value::String(name.to_string()));
+                }
+            }
+            None => notes.push(format!(
+                "filtres: `{old}` is not a known filter (reply, reply_reobrint, nou, nou_extern); left out"
+            )),
+        }
+    }
+    Value::Array(out)
+}
+
 /// Converts the text of an old `settings_default.py` (`settings = {...}`).
 pub fn import(src: &str) -> Result<Imported, String> {
     let toks = tokenize(src)?;
@@ -444,9 +501,12 @@ pub fn import(src: &str) -> Result<Imported, String> {
             table.insert(key.clone(), Value::Boolean(true));
             continue;
         }
-        let Some(value) = to_toml(v, key, &mut notes) else {
+        let Some(mut value) = to_toml(v, key, &mut notes) else {
             continue;
         };
+        if key == "filtres" {
+            value = map_filters(value, &mut notes);
+        }
         let mut probe = Table::new();
         probe.insert(key.clone(), value.clone());
         let text = toml::to_string(&probe).map_err(|e| e.to_string())?;

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
-use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal};
+use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal, KnownMail};
 use crate::adapters::quarantine::Quarantine;
 use crate::config::Config;
+use crate::domain::mail_key::MailIdentity;
 use crate::ports::{Clock, SystemClock};
 
 fn open(config: &Config) -> Result<DeliveryJournal, String> {
@@ -90,4 +91,20 @@ pub fn release(config: &Config, path: &Path) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// The journal API of a raw mail (for the MDA, dry runs and pull mode): its stable
+/// key, whether it is done (a repeat is a duplicate) and whether it ended with a
+/// permanent outcome (a repeat gets that status without a new report). Read-only.
+pub fn known_mail(config: &Config, raw: &[u8]) -> Result<KnownMail, String> {
+    let mail = crate::adapters::mail::parse(raw, &Default::default());
+    let identity = MailIdentity::of(mail.message_id.as_deref(), raw);
+    if !config.state_dir().join(DB_FILE_NAME).is_file() {
+        return Ok(KnownMail {
+            key: identity.primary_key(),
+            clash_with: None,
+            record: None,
+        });
+    }
+    open(config)?.lookup(&identity).map_err(|e| e.to_string())
 }

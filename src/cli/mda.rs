@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::{error, info, warn};
 
 use super::wiring::{self, Identity, Tickets};
-use crate::adapters::journal::DurableJournals;
+use crate::adapters::journal::{DurableJournals, SnapshotJournals};
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
 use crate::adapters::quarantine::Quarantine;
@@ -18,7 +18,7 @@ use crate::app::{self, Handled, MailPorts};
 use crate::config::{Config, ConfigError, Settings};
 use crate::domain::outcome::Status;
 use crate::exit;
-use crate::ports::{MemoryJournals, RunMeter, SystemClock, error_chain};
+use crate::ports::{RunMeter, SystemClock, error_chain};
 
 /// Writes the `X-Mailtoticket` line with the input's own line ending (CRLF when the
 /// first line of the input ends in CRLF), then the input untouched.
@@ -39,6 +39,9 @@ pub fn echo(out: &mut impl Write, raw: &[u8], status: Status) -> io::Result<()> 
 pub struct Mode {
     /// Plan only: read-only calls go out, mutating ones are printed.
     pub dry_run: bool,
+    /// `reprocess`: run again a mail whose journal entry says it ended with a
+    /// permanent outcome (the admin fixed the cause). Other runs repeat that outcome.
+    pub retry_permanent: bool,
 }
 
 /// One raw mail through the use case (without echoing it): builds the ports and
@@ -59,6 +62,10 @@ pub async fn handle(
         started,
         services: services.as_ref().ok(),
     };
+    // A dry run reads the durable journal without writing or locking anything.
+    let snapshot = SnapshotJournals {
+        state_dir: config.state_dir(),
+    };
     match (&services, mode.dry_run) {
         (Ok(s), true) => {
             let planner = PlanningTicketSystem::new(s.tickets.clone());
@@ -66,7 +73,7 @@ pub async fn handle(
                 decoder: &decoder,
                 services: Ok((&planner, &s.identity)),
                 clock: &SystemClock,
-                journals: &MemoryJournals,
+                journals: &snapshot,
                 reporter: None,
                 quarantine: None,
                 meter: &meter,
@@ -80,7 +87,7 @@ pub async fn handle(
                 decoder: &decoder,
                 services: Err(e.as_str()),
                 clock: &SystemClock,
-                journals: &MemoryJournals,
+                journals: &snapshot,
                 reporter: None,
                 quarantine: None,
                 meter: &meter,
@@ -99,6 +106,7 @@ pub async fn handle(
             let journals = DurableJournals {
                 state_dir: config.state_dir(),
                 retention_days: config.journal_retention_days,
+                retry_permanent: mode.retry_permanent,
             };
             let quarantine = Quarantine::new(config.quarantine_dir());
             let ports = MailPorts {
@@ -149,6 +157,13 @@ fn write_plan(
         filter.unwrap_or("none"),
         reason
     ));
+    // The journal already settled this mail (issue 12 §5).
+    if status == Status::Success && reason.starts_with(app::DUPLICATE_REASON) {
+        text.push_str(&format!(
+            "Journal: already delivered: ticket {}\n",
+            handled.ticket.as_deref().unwrap_or("-")
+        ));
+    }
     if plan.is_empty() {
         text.push_str("Mutating SOAP calls: none\n");
     } else {
@@ -260,7 +275,10 @@ pub fn reprocess(
             settings,
             &raw,
             &sink,
-            Mode::default(),
+            Mode {
+                dry_run: false,
+                retry_permanent: true,
+            },
             &mut io::sink(),
         ));
         println!("{}: {} {}", f.display(), h.status.as_header(), h.reason);

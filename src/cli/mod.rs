@@ -2,7 +2,7 @@
 //! commands, over the configuration, the adapters and the use case.
 
 pub mod import_settings;
-mod journal_api;
+pub mod journal_api;
 pub mod mda;
 pub mod wiring;
 
@@ -103,7 +103,14 @@ pub enum PeopleCommand {
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
     /// Show what was done for one mail.
-    Show { id: String },
+    Show {
+        /// The mail's Message-ID (with or without its angle brackets), or its journal
+        /// key as `journal list` prints it: `sha256:<hex>` for a mail without
+        /// Message-ID (digest of its sender-written content), `<id> sha256:<hex>` for
+        /// a mail whose Message-ID clashed with another mail's, `id-sha256:<hex>` for
+        /// an overlong Message-ID.
+        id: String,
+    },
     /// List the mails handled.
     List {
         /// Only since this date (YYYY-MM-DD).
@@ -168,6 +175,7 @@ pub fn run() -> u8 {
                 read_error,
                 mda::Mode {
                     dry_run: cli.dry_run,
+                    ..Default::default()
                 },
             )
         }
@@ -420,6 +428,27 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
     }
 }
 
+/// Secrets shorter than this are warned about by `check`: log redaction only hides
+/// whole values, and a short one is easy to guess.
+pub const MIN_SECRET_LEN: usize = 8;
+
+fn short_secret_warnings(config: &Config) -> Vec<String> {
+    [
+        ("password_soa", Some(&config.password_soa)),
+        ("password_gn6", Some(&config.password_gn6)),
+        ("LDAP_PASSWORD", config.ldap_password.as_ref()),
+        ("smtp_password", config.smtp_password.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        let n = v?.chars().count();
+        (n > 0 && n < MIN_SECRET_LEN).then(|| {
+            format!("`{k}` is shorter than {MIN_SECRET_LEN} characters: use a longer secret")
+        })
+    })
+    .collect()
+}
+
 /// `check`: one line per item, `ok`, `warn` or `FAIL`; non-zero on any FAIL.
 fn check(arg: Option<&str>) -> u8 {
     let mut failed = false;
@@ -462,6 +491,9 @@ fn check(arg: Option<&str>) -> u8 {
     for w in config.warnings(&path) {
         line(None, &w);
     }
+    for w in short_secret_warnings(&config) {
+        line(None, &w);
+    }
     match logging::check_writable(Path::new(&config.log_file)) {
         Ok(()) => line(
             Some(true),
@@ -472,6 +504,26 @@ fn check(arg: Option<&str>) -> u8 {
             None,
             &format!("log_file not writable (stderr instead): {e}"),
         ),
+    }
+    // Every folder a run writes to, absolute (relative ones are from the config's folder).
+    let state = config.state_dir();
+    line(
+        Some(true),
+        &format!(
+            "state_dir {} (journal {})",
+            state.display(),
+            state.join(crate::adapters::journal::DB_FILE_NAME).display()
+        ),
+    );
+    line(
+        Some(true),
+        &format!("quarantine_dir {}", config.quarantine_dir().display()),
+    );
+    if config.bus == Bus::Sandbox {
+        line(
+            Some(true),
+            &format!("sandbox_dir {}", config.sandbox_dir().display()),
+        );
     }
     if !problems.is_empty() {
         return 1;
@@ -492,24 +544,35 @@ fn check(arg: Option<&str>) -> u8 {
                 return;
             }
         };
-        let bus = if config.bus == Bus::Sandbox {
-            "sandbox".to_string()
-        } else {
-            format!("{:?}", config.bus).to_lowercase()
+        let bus = format!("{:?}", config.bus).to_lowercase();
+        // The label says where the URL came from: the bus default or `[endpoints]`.
+        let origin_of = |overridden: bool| {
+            if overridden {
+                "[endpoints]".to_string()
+            } else {
+                format!("bus = \"{bus}\"")
+            }
         };
+        let gn6 = format!(
+            "GN6 {} ({})",
+            services.gn6_url,
+            origin_of(config.endpoints.gn6.is_some())
+        );
+        let persones = format!(
+            "Persones {} ({})",
+            services.persones_url,
+            origin_of(config.endpoints.persones.is_some())
+        );
         match services.tickets.query_ticket("1").await {
-            Ok(_) => line(
-                Some(true),
-                &format!("GN6 ({bus}): ConsultaTiquetsDades answered"),
-            ),
-            Err(e) => line(Some(false), &format!("GN6 ({bus}): {e}")),
+            Ok(_) => line(Some(true), &format!("{gn6}: ConsultaTiquetsDades answered")),
+            Err(e) => line(Some(false), &format!("{gn6}: {e}")),
         }
         match services.identity.person("mailtoticket").await {
             Ok(_) => line(
                 Some(true),
-                &format!("Persones ({bus}): obtenirDadesPersona answered"),
+                &format!("{persones}: obtenirDadesPersona answered"),
             ),
-            Err(e) => line(Some(false), &format!("Persones ({bus}): {e}")),
+            Err(e) => line(Some(false), &format!("{persones}: {e}")),
         }
         if config.notificar_errors {
             let r = SmtpReporter::new(SmtpSettings::from_config(&config));

@@ -48,6 +48,9 @@ pub struct Services {
     pub identity: Identity,
     /// Kept alive while the run lasts (its server is a task of the runtime).
     pub sandbox: Option<RunningSandbox>,
+    /// The endpoint URLs in use (for `check`).
+    pub gn6_url: String,
+    pub persones_url: String,
 }
 
 impl Services {
@@ -120,6 +123,8 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
         domini: config.domini.clone(),
     };
     Ok(Services {
+        gn6_url: gn6_url.clone(),
+        persones_url: persones_url.clone(),
         tickets: Retrying::new(SoapTicketSystem::new(
             transport.clone(),
             gn6_url,

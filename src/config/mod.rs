@@ -92,6 +92,9 @@ fn d_journal_retention_days() -> u32 {
 fn d_deadline_secs() -> u64 {
     120
 }
+fn d_max_calls_per_mail() -> u32 {
+    300
+}
 fn d_max_tickets_per_hour() -> u32 {
     20
 }
@@ -257,6 +260,11 @@ pub struct Config {
     /// Overall deadline of one mail, in seconds, below common MTA command limits.
     #[serde(default = "d_deadline_secs")]
     pub deadline_secs: u64,
+    /// Bus calls one mail may make for identity look-ups, additional requesters and
+    /// uploads (issue 19 §3); past it the mail is delivered as far as it got and the
+    /// ticket says what was left out. At least 10.
+    #[serde(default = "d_max_calls_per_mail")]
+    pub max_calls_per_mail: u32,
 
     /// `[limits]`: what one mail may make the gateway do (issue 9).
     #[serde(default)]
@@ -331,8 +339,43 @@ impl Config {
             source,
         })?;
         let mut config = Config::from_toml(&text, path)?;
+        config.resolve_paths(path);
         config.resolve_secrets(path, |k| std::env::var(k).ok())?;
         Ok(config)
+    }
+
+    /// Makes every relative path of the configuration (`log_file`, `state_dir`,
+    /// `quarantine_dir`, `sandbox_dir`, `ca_file` and the `*_file` secrets) relative
+    /// to the folder of the configuration file `origin`, not to the working directory
+    /// (issue 12 §4): the MDA, `journal` and the sandbox find the same state from
+    /// anywhere.
+    pub fn resolve_paths(&mut self, origin: &Path) {
+        let origin = std::path::absolute(origin).unwrap_or_else(|_| origin.to_path_buf());
+        let base = origin.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        for p in [
+            &mut self.state_dir,
+            &mut self.quarantine_dir,
+            &mut self.sandbox_dir,
+            &mut self.ca_file,
+            &mut self.password_soa_file,
+            &mut self.password_gn6_file,
+            &mut self.ldap_password_file,
+            &mut self.smtp_password_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
+        let trimmed = self.log_file.trim();
+        if !trimmed.is_empty() && Path::new(trimmed).is_relative() {
+            self.log_file = base.join(trimmed).to_string_lossy().into_owned();
+        }
     }
 
     /// Fills the passwords from `*_file` keys and then from the environment.

@@ -256,6 +256,12 @@ impl Settings {
         if raw.deadline_secs == 0 {
             bad("deadline_secs", "must be at least 1".into());
         }
+        if raw.max_calls_per_mail < 10 {
+            bad(
+                "max_calls_per_mail",
+                format!("{} is below the minimum of 10", raw.max_calls_per_mail),
+            );
+        }
         for (i, pair) in raw.canonical_rewrites.iter().enumerate() {
             if pair[0].is_empty() {
                 bad(&format!("canonical_rewrites[{i}]"), "empty pattern".into());
@@ -311,6 +317,7 @@ impl Settings {
                     max_tickets_per_hour: raw.max_tickets_per_hour,
                     deadline: Duration::from_secs(raw.deadline_secs),
                     mail: raw.limits,
+                    max_calls_per_mail: raw.max_calls_per_mail as usize,
                 },
                 reports: ReportPolicy {
                     enabled: raw.notificar_errors,

@@ -279,6 +279,18 @@ pub trait MailJournal: Journal + RateLimit {
     fn key(&self) -> &str;
     /// Notes the status a run ended with, without marking the mail completed.
     fn set_status(&self, status: Status) -> Result<(), PortError>;
+    /// The permanent outcome (REJECT, UNKNOWN, ERROR of our configuration) an earlier
+    /// run of this very mail ended with: a new delivery gets it at once, without a
+    /// new report or quarantine copy (issue 12 §2). `None` also when the store was
+    /// asked to run such mails again (`reprocess`).
+    fn previous_permanent(&self) -> Option<Status> {
+        None
+    }
+    /// Marks the ERROR this run ends with as a fault of our configuration, so that a
+    /// new delivery repeats it (see [`MailJournal::previous_permanent`]).
+    fn mark_permanent(&self, _reason: &str) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// A journal store that forgets everything (dry runs): every mail starts afresh and
@@ -370,6 +382,17 @@ pub trait Reporter {
 pub trait MailQuarantine {
     /// Stores the mail with its status and reason; `Ok` names where (for the log).
     fn keep(&self, raw: &[u8], status: Status, reason: &str) -> Result<String, BoxError>;
+    /// Keeps one part (number `n`, 0-based) of a delivered mail that GN6 did not
+    /// take, with the reason beside it (issue 19 §2); `key` is the mail's journal key.
+    /// `Ok` names where (for the log).
+    fn keep_part(
+        &self,
+        key: &str,
+        n: usize,
+        name: &str,
+        data: &[u8],
+        reason: &str,
+    ) -> Result<String, BoxError>;
 }
 
 /// Measures of the run so far, for the summary line: the SOAP calls made and the

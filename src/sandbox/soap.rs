@@ -422,6 +422,10 @@ fn annexar(dir: &Path, op: &Element) -> std::io::Result<Gn6Result> {
     let Some(bytes) = decode_base64(op.field_text(GN6_NS, "fitxerBase64")) else {
         return Ok(Gn6Result::error(T, "-6", "El fitxer no és base64 vàlid"));
     };
+    // GN6 refuses an empty file; the gateway must not lose the rest for it (issue 19).
+    if bytes.is_empty() {
+        return Ok(Gn6Result::error(T, "-6", "El fitxer és buit"));
+    }
     let user = op.field_text(GN6_NS, "usuari");
     Ok(
         match store::add_attachment(dir, code, user, name, &bytes)? {

@@ -1097,6 +1097,8 @@ async fn soap_fault_is_error_exit_1_and_exit_zero_when_reported() {
         NEW_MAIL.to_vec(),
     )
     .await;
+    // A bus Fault is not a fault of our configuration: the same mail is handled (and
+    // reported) again.
     assert!(reports.recv_timeout(Duration::from_secs(20)).is_ok());
     assert_eq!(code(&o), 0, "reported ERROR exits 0");
     assert_eq!(o.stdout, echoed("ERROR", NEW_MAIL, "\n"));
@@ -1105,7 +1107,7 @@ async fn soap_fault_is_error_exit_1_and_exit_zero_when_reported() {
 #[tokio::test]
 async fn gn6_business_error_is_reject() {
     let server = bus(Bus {
-        gn6_code: "-1",
+        gn6_code: "-2",
         ..person_bus()
     })
     .await;
@@ -1118,6 +1120,42 @@ async fn gn6_business_error_is_reject() {
     )
     .await;
     assert_eq!(code(&o), 2, "log: {}", env.log());
+}
+
+/// Issue 12 §7: wrong GN6 credentials (codiRetorn -1) are a fault of our
+/// configuration, ERROR like wrong bus credentials, not a REJECT of the mail; and
+/// once is enough: a second delivery repeats ERROR without a second quarantine copy.
+#[tokio::test]
+async fn wrong_gn6_credentials_are_error_like_the_bus_and_reported_once() {
+    let server = bus(Bus {
+        gn6_code: "-1",
+        ..person_bus()
+    })
+    .await;
+    let env = Env::new();
+    let (port, reports) = smtp_sink();
+    let cfg = env.config(&server.uri(), &report_config(port));
+    for _ in 0..5 {
+        let o = run_async(
+            &env,
+            vec!["-c".into(), cfg.display().to_string()],
+            NEW_MAIL.to_vec(),
+        )
+        .await;
+        assert_eq!(code(&o), 1, "log: {}", env.log());
+        assert_eq!(o.stdout, echoed("ERROR", NEW_MAIL, "\n"));
+    }
+    // One report for five deliveries.
+    assert!(reports.recv_timeout(Duration::from_secs(20)).is_ok());
+    assert!(reports.recv_timeout(Duration::from_millis(300)).is_err());
+    let log = env.log();
+    assert!(log.contains("credencials GN6 incorrectes"), "{log}");
+    assert_eq!(
+        log.matches("Mail desat a la quarantena").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("ja va acabar amb ERROR").count(), 4, "{log}");
 }
 
 #[tokio::test]

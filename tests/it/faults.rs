@@ -820,6 +820,9 @@ fn run_case(h: &mut Harness, path: Path3, seq: &[String], index: usize, kind: Ki
         after_second
     };
     let unverifiable = is_unverifiable(&op, kind);
+    // Issue 19 §2: GN6 refusing one file (codiRetorn) costs only that file, which is
+    // listed in the ticket and kept apart; the mail is a partial SUCCESS.
+    let refused_part = usize::from(kind == Kind::CodiRetorn && op == "AnnexarFitxerTiquet");
     Row {
         path,
         index,
@@ -831,7 +834,7 @@ fn run_case(h: &mut Harness, path: Path3, seq: &[String], index: usize, kind: Ki
         kind,
         first,
         second,
-        lost: fin.missing > 0 || second != Status::Success,
+        lost: fin.missing > refused_part || second != Status::Success,
         duplicates: fin.extra + if unverifiable { 0 } else { fin.resent },
         unverifiable: if unverifiable { fin.resent } else { 0 },
         cc_missing: fin.cc_missing,
@@ -916,6 +919,9 @@ fn is_read_only(call: &str) -> bool {
 
 #[test]
 fn faults_table() {
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let rows = all_rows();
     println!("{}", table(&rows));
     let mut problems = Vec::new();
@@ -930,6 +936,8 @@ fn faults_table() {
             Some(Status::Success)
         } else if transient {
             Some(Status::TempFail)
+        } else if r.kind == Kind::CodiRetorn && r.call.starts_with("AnnexarFitxerTiquet") {
+            Some(Status::Success)
         } else if r.kind == Kind::CodiRetorn && !r.call.starts_with("AfegirSolicitantTiquet") {
             Some(Status::Reject)
         } else {
@@ -1054,11 +1062,26 @@ fn binary_case(h: &mut Harness, case: usize, op: &str, nth: usize, kind: Kind) -
     arm_call(h, op, nth, kind);
     let first = run_binary(&config, &root, raw);
     h.front.arm(None, None);
-    assert_eq!(
-        run_binary(&config, &root, raw),
-        (0, "SUCCESS".to_string()),
-        "healthy rerun after {op} {kind:?}"
-    );
+    if first.1 == "REJECT" {
+        // Once is enough (issue 12 §2): a new delivery repeats the permanent outcome;
+        // the admin's `reprocess` of the quarantined copy resumes it.
+        assert_eq!(run_binary(&config, &root, raw), first, "repeat after {op}");
+        let out = Command::new(env!("CARGO_BIN_EXE_mailtoticket"))
+            .args(["-c", config.to_str().unwrap(), "reprocess", "--all"])
+            .env("HOME", &root)
+            .env_remove("MAILTOTICKET_PASSWORD_SOA")
+            .env_remove("MAILTOTICKET_PASSWORD_GN6")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("SUCCESS"), "reprocess after {op}: {text}");
+    } else {
+        assert_eq!(
+            run_binary(&config, &root, raw),
+            (0, "SUCCESS".to_string()),
+            "healthy rerun after {op} {kind:?}"
+        );
+    }
     let got = count(Path3::New, &c.sim_dir);
     assert_eq!(
         (got.missing, got.extra, got.resent, got.cc_missing),

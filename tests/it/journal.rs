@@ -53,10 +53,18 @@ fn open_creates_the_database_file_in_the_state_dir() {
 fn key_is_the_message_id_or_the_sha256_of_the_raw_mail() {
     assert_eq!(mail_key(Some("<a@b>"), b"whatever"), "<a@b>");
     assert_eq!(mail_key(Some("  <a@b>\r\n"), b"x"), "<a@b>");
-    // sha256("abc"), a published test vector.
+    // Without Message-ID: the digest of what the sender wrote (issue 12 §1), not of
+    // the raw bytes, so that a re-fetch with new trace headers keeps the key.
     assert_eq!(
         mail_key(None, b"abc"),
-        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        format!(
+            "sha256:{}",
+            mailtoticket::domain::mail_key::content_digest(b"abc")
+        )
+    );
+    assert_eq!(
+        mail_key(None, b"Subject: x\n\nbody\n"),
+        mail_key(None, b"Received: by fetchmail\nSubject: x\n\nbody\n")
     );
     assert_eq!(mail_key(Some("   "), b"abc"), mail_key(None, b"abc"));
     assert_ne!(mail_key(None, b"abc"), mail_key(None, b"abd"));
@@ -692,6 +700,86 @@ fn journal_cost_per_operation() {
             s[RUNS / 2].as_secs_f64() * 1e3,
             s[0].as_secs_f64() * 1e3,
             s[RUNS - 1].as_secs_f64() * 1e3
+        );
+    }
+}
+
+// ------------------------------------------------ identity of a mail (issues 12, 19)
+
+fn identity(id: Option<&str>, body: &str) -> mailtoticket::domain::mail_key::MailIdentity {
+    let raw = format!("From: a@b\nSubject: s\n\n{body}\n");
+    mailtoticket::domain::mail_key::MailIdentity::of(id, raw.as_bytes())
+}
+
+#[test]
+fn same_id_same_digest_is_one_record_and_a_clash_is_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path());
+    let now = t("2026-11-28T10:00:00Z");
+    let first = identity(Some("<x@y>"), "one");
+    let (run, clash) = j.begin_mail(&first, now).unwrap();
+    assert_eq!((run.key(), clash), ("<x@y>", None));
+    run.record(&Step::Completed, "SUCCESS").unwrap();
+    drop(run);
+    assert!(j.lookup(&first).unwrap().is_completed());
+
+    let other = identity(Some("<x@y>"), "two");
+    let known = j.lookup(&other).unwrap();
+    assert_eq!(known.clash_with.as_deref(), Some("<x@y>"));
+    assert!(known.key.starts_with("<x@y> sha256:"), "{}", known.key);
+    assert!(!known.is_completed());
+    let (run, clash) = j.begin_mail(&other, now).unwrap();
+    assert_eq!(clash.as_deref(), Some("<x@y>"));
+    assert_eq!(run.key(), known.key);
+    drop(run);
+    // `journal show` by the id still finds the first mail.
+    assert_eq!(j.show("<x@y>").unwrap().unwrap().key, "<x@y>");
+}
+
+#[test]
+fn a_record_of_an_older_version_without_digest_is_the_same_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path());
+    let now = t("2026-11-28T10:00:00Z");
+    // As the previous version wrote it: keyed by Message-ID, no digest step.
+    let run = j.begin("<old@y>", now).unwrap();
+    run.record(&Step::TicketCreated, "77").unwrap();
+    run.record(&Step::Completed, "SUCCESS").unwrap();
+    drop(run);
+    let mail = identity(Some("<old@y>"), "whatever");
+    let known = j.lookup(&mail).unwrap();
+    assert_eq!(
+        (known.key.as_str(), known.clash_with.as_deref()),
+        ("<old@y>", None)
+    );
+    assert!(known.is_completed());
+    assert_eq!(known.ticket(), Some("77"));
+}
+
+#[test]
+fn reject_and_unknown_are_permanent_error_only_when_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path());
+    let now = t("2026-11-28T10:00:00Z");
+    for (n, status, mark, permanent) in [
+        (1, "REJECT", false, true),
+        (2, "UNKNOWN", false, true),
+        (3, "ERROR", false, false),
+        (4, "ERROR", true, true),
+        (5, "TEMPFAIL", false, false),
+    ] {
+        let mail = identity(Some(&format!("<p{n}@y>")), "b");
+        let (run, _) = j.begin_mail(&mail, now).unwrap();
+        run.set_status(status).unwrap();
+        if mark {
+            run.mark_permanent("credencials").unwrap();
+        }
+        drop(run);
+        let known = j.lookup(&mail).unwrap();
+        assert_eq!(
+            known.permanent_status().is_some(),
+            permanent,
+            "{status} {mark}"
         );
     }
 }

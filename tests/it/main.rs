@@ -4,6 +4,7 @@ mod app_support;
 mod architecture;
 mod bad_input;
 mod bad_input_e2e;
+mod chain;
 mod cli;
 mod faults;
 mod filters;
@@ -12,9 +13,16 @@ mod identity;
 mod journal;
 mod loop_protection;
 mod mail_corpus;
+mod mail_identity;
 mod mail_props;
 mod quarantine;
 mod retry;
 mod sandbox;
 mod soap;
 mod xss;
+
+/// Held by the tests whose assertions depend on short timeouts (the faults table, with
+/// 200 ms client timeouts) and by the one that loads the machine most (the mailbox
+/// chain: Dovecot, fetchmail and some forty runs of the binary), so that they never
+/// run at the same time on a two-core machine.
+pub static TIMING_SENSITIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -50,9 +50,15 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 use sha2::{Digest, Sha256};
 
 use crate::domain::mail::Mail;
+use crate::domain::mail_key::{MailIdentity, id_key};
 use crate::domain::outcome::Status;
 use crate::ports::{
     Clock, Journal, JournalStore, JournalUnavailable, MailJournal, PortError, Step, SystemClock,
+};
+
+mod mail_identity;
+pub use mail_identity::{
+    DIGEST_STEP, KnownMail, PERMANENT_STATUSES, PERMANENT_STEP, SnapshotJournals,
 };
 
 /// File name of the journal inside the state directory.
@@ -239,35 +245,27 @@ impl RateLimitStore for MemoryRateLimitStore {
     }
 }
 
-/// Message-IDs longer than this are keyed by their hash, so that a hostile header
-/// cannot make keys (and lock-file lookups) of megabytes.
-pub const MAX_ID_KEY_LEN: usize = 255;
+pub use crate::domain::mail_key::MAX_ID_KEY_LEN;
 
-/// The journal key of a mail: its Message-ID when it has a non-blank one (or
-/// `id-sha256:<hex>` of it when longer than [`MAX_ID_KEY_LEN`]), otherwise
-/// `sha256:<hex>` of the raw bytes (an MTA retry delivers the very same bytes).
+/// The journal key of a mail when nothing clashes: its Message-ID when it has a
+/// non-blank one (or `id-sha256:<hex>` of it when longer than [`MAX_ID_KEY_LEN`]),
+/// otherwise `sha256:<hex>` of its content digest
+/// ([`crate::domain::mail_key::content_digest`]: a re-fetch with new trace headers
+/// keeps it). See [`DeliveryJournal::begin_mail`] for the clash rule.
 pub fn mail_key(message_id: Option<&str>, raw: &[u8]) -> String {
-    match message_id.map(str::trim) {
-        Some(id) if !id.is_empty() => id_key(id),
-        _ => format!("sha256:{}", hex(&Sha256::digest(raw))),
-    }
-}
-
-fn id_key(id: &str) -> String {
-    if id.len() > MAX_ID_KEY_LEN {
-        format!("id-sha256:{}", hex(&Sha256::digest(id.as_bytes())))
-    } else {
-        id.to_string()
-    }
+    MailIdentity::of(message_id, raw).primary_key()
 }
 
 /// The journal store of the MDA: opens the durable journal in the state folder for
 /// each mail, prunes records older than the retention at most once a day, then takes
-/// the mail's lock. Nothing is opened until a mail needs it.
+/// the mail's lock under the key of its identity (see [`DeliveryJournal::begin_mail`]).
+/// Nothing is opened until a mail needs it.
 #[derive(Debug, Clone)]
 pub struct DurableJournals {
     pub state_dir: PathBuf,
     pub retention_days: u32,
+    /// `reprocess`: a permanent outcome of an earlier run is not repeated.
+    pub retry_permanent: bool,
 }
 
 impl JournalStore for DurableJournals {
@@ -280,10 +278,8 @@ impl JournalStore for DurableJournals {
             Ok(_) => {}
             Err(e) => tracing::warn!("Journal: no he pogut esborrar registres antics: {e}"),
         }
-        let key = mail_key(mail.message_id.as_deref(), raw);
-        let run = journal
-            .begin(&key, now)
-            .map_err(|e| JournalUnavailable(format!("journal ({key}): {e}")))?;
+        let identity = MailIdentity::of(mail.message_id.as_deref(), raw);
+        let run = mail_identity::begin_durable(&journal, &identity, now, self.retry_permanent)?;
         Ok(Box::new(run))
     }
 }
@@ -610,6 +606,10 @@ impl MailJournal for MailRun {
 
     fn set_status(&self, status: Status) -> Result<(), PortError> {
         MailRun::set_status(self, status.as_header()).map_err(PortError::from)
+    }
+
+    fn mark_permanent(&self, reason: &str) -> Result<(), PortError> {
+        MailRun::mark_permanent(self, reason).map_err(PortError::from)
     }
 }
 

@@ -58,6 +58,9 @@ impl<H: HttpTransport> SoapTicketSystem<H> {
 
 /// Checks `codiRetorn` of a GN6 result; the result itself must be there (missing and
 /// `xsi:nil` alike are an error).
+/// GN6's `codiRetorn` for a wrong `username`/`password`/`domini`.
+const CODI_BAD_CREDENTIALS: &str = "-1";
+
 fn check<T>(
     op: &str,
     result: Option<T>,
@@ -66,6 +69,13 @@ fn check<T>(
     let result =
         result.ok_or_else(|| PortError::Permanent(format!("{op}: resposta sense 'return'")))?;
     let (code, description) = codi(&result);
+    // Our GN6 credentials are wrong: a fault of our configuration, the same status
+    // (ERROR) as wrong bus credentials (a WS-Security Fault), not a refusal of the mail.
+    if code.trim() == CODI_BAD_CREDENTIALS {
+        return Err(PortError::Permanent(format!(
+            "{op}: credencials GN6 incorrectes (codiRetorn {CODI_BAD_CREDENTIALS}: {description}); reviseu username_gn6/password_gn6"
+        )));
+    }
     if code.trim() != CODI_OK {
         return Err(PortError::Service {
             code: code.trim().to_string(),

@@ -132,6 +132,23 @@ impl Body {
         }
     }
 
+    /// Adds a titled list at the end (what was left out of this mail); nothing when
+    /// `items` is empty.
+    pub fn append_list(&mut self, title: &str, items: &[String]) {
+        if items.is_empty() {
+            return;
+        }
+        let d = &mut self.doc;
+        d.add(ROOT, Data::Elem(Elem::new("br")));
+        d.add(ROOT, Data::Elem(Elem::new("br")));
+        d.add_text(ROOT, title);
+        let ul = d.add(ROOT, Data::Elem(Elem::new("ul")));
+        for item in items {
+            let li = d.add(ul, Data::Elem(Elem::new("li")));
+            d.add_text(li, item);
+        }
+    }
+
     /// Adds a note at the end (what a limit left out).
     pub fn append_note(&mut self, note: &str) {
         let d = &mut self.doc;
