@@ -1,6 +1,7 @@
 //! Adapters: the outside world behind the ports (SOAP over HTTP, mail parsing,
 //! the journal, error reports). The sandbox bus is `crate::sandbox`.
 
+pub mod atomic_file;
 pub mod http;
 pub mod journal;
 pub mod logging;

@@ -113,10 +113,7 @@ impl<T: TicketSystem> TicketSystem for PlanningTicketSystem<T> {
 
     async fn attach_file(&self, a: &NewAttachment<'_>) -> Result<String, PortError> {
         use md5::{Digest, Md5};
-        let digest: String = Md5::digest(a.content)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = format!("{:x}", Md5::digest(a.content));
         let size = format!("{} bytes, md5 {digest}", a.content.len());
         let n = self.record(
             "AnnexarFitxerTiquet",

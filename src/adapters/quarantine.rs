@@ -8,12 +8,14 @@
 //! Message-ID). Names sort by time. Both files are written to a temporary name and
 //! renamed, the sidecar first: an `.eml` present means the entry is complete.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use sha2::{Digest, Sha256};
+
+use crate::adapters::atomic_file::{Durability, write_atomic};
 
 /// Suggested name of the quarantine folder inside the state directory.
 pub const DEFAULT_DIR_NAME: &str = "quarantine";
@@ -65,9 +67,8 @@ impl Quarantine {
     ) -> io::Result<PathBuf> {
         fs::create_dir_all(&self.dir)?;
         let stamp = now.with_timezone(&Utc).format("%Y%m%dT%H%M%S%.3fZ");
-        let digest = Sha256::digest(raw);
-        let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-        let stem = format!("{stamp}-{short}");
+        // The first 6 bytes of the digest: 12 hex digits.
+        let stem = format!("{stamp}-{:.12x}", Sha256::digest(raw));
         let mail_path = self.dir.join(format!("{stem}.{MAIL_EXT}"));
         let reason_path = self.dir.join(format!("{stem}.{REASON_EXT}"));
         let sidecar = format!(
@@ -76,8 +77,8 @@ impl Quarantine {
             now.to_rfc3339(),
             reason
         );
-        write_atomic(&reason_path, sidecar.as_bytes())?;
-        write_atomic(&mail_path, raw)?;
+        write_atomic(&reason_path, sidecar.as_bytes(), Durability::Fsync)?;
+        write_atomic(&mail_path, raw, Durability::Fsync)?;
         sync_dir(&self.dir);
         Ok(mail_path)
     }
@@ -164,29 +165,6 @@ fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Makes renames durable; best effort (not every platform can open a directory).

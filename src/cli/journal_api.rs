@@ -5,44 +5,71 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
-use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal, KnownMail};
+use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal, JournalError, KnownMail};
 use crate::adapters::quarantine::Quarantine;
 use crate::config::Config;
 use crate::domain::mail_key::MailIdentity;
 use crate::ports::{Clock, SystemClock};
 
-fn open(config: &Config) -> Result<DeliveryJournal, String> {
-    DeliveryJournal::open(&config.state_dir()).map_err(|e| {
-        format!(
-            "journal {}: {e}",
-            config.state_dir().join(DB_FILE_NAME).display()
-        )
+/// What the `journal` and `reprocess` subcommands can fail on.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalApiError {
+    #[error("journal {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: JournalError,
+    },
+    #[error(transparent)]
+    Query(#[from] JournalError),
+    #[error("no mail {0} in the journal")]
+    NotFound(String),
+    #[error("--since {0}: expected YYYY-MM-DD or an RFC 3339 time")]
+    Since(String),
+    #[error("--since {0}: not a valid local time")]
+    LocalTime(String),
+    /// A quarantine folder or file could not be read or removed.
+    #[error("{}", path.display())]
+    Quarantine {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn open(config: &Config) -> Result<DeliveryJournal, JournalApiError> {
+    DeliveryJournal::open(&config.state_dir()).map_err(|source| JournalApiError::Open {
+        path: config.state_dir().join(DB_FILE_NAME),
+        source,
     })
 }
 
 /// Human-readable record of one mail (by Message-ID or journal key).
-pub fn show(config: &Config, id: &str) -> Result<String, String> {
-    match open(config)?.show(id).map_err(|e| e.to_string())? {
+pub fn show(config: &Config, id: &str) -> Result<String, JournalApiError> {
+    match open(config)?.show(id)? {
         Some(record) => Ok(record.to_string()),
-        None => Err(format!("no mail {id} in the journal")),
+        None => Err(JournalApiError::NotFound(id.to_string())),
     }
 }
 
-fn parse_since(since: &str, now: DateTime<FixedOffset>) -> Result<DateTime<FixedOffset>, String> {
+fn parse_since(
+    since: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<DateTime<FixedOffset>, JournalApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(since) {
         return Ok(t);
     }
     let day = NaiveDate::parse_from_str(since, "%Y-%m-%d")
-        .map_err(|_| format!("--since {since}: expected YYYY-MM-DD or an RFC 3339 time"))?;
+        .map_err(|_| JournalApiError::Since(since.to_string()))?;
     let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
     now.offset()
         .from_local_datetime(&midnight)
         .single()
-        .ok_or_else(|| format!("--since {since}: not a valid local time"))
+        .ok_or_else(|| JournalApiError::LocalTime(since.to_string()))
 }
 
 /// One line per mail handled since `since` (YYYY-MM-DD or RFC 3339), or all.
-pub fn list(config: &Config, since: Option<&str>) -> Result<String, String> {
+pub fn list(config: &Config, since: Option<&str>) -> Result<String, JournalApiError> {
     let journal = open(config)?;
     let now = SystemClock.now();
     let since = match since {
@@ -52,7 +79,7 @@ pub fn list(config: &Config, since: Option<&str>) -> Result<String, String> {
             .fixed_offset(),
     };
     let mut out = String::new();
-    for r in journal.list(since).map_err(|e| e.to_string())? {
+    for r in journal.list(since)? {
         let ticket = r
             .steps
             .iter()
@@ -75,19 +102,25 @@ pub fn list(config: &Config, since: Option<&str>) -> Result<String, String> {
 }
 
 /// Every quarantined mail file, oldest first.
-pub fn quarantined(config: &Config) -> Result<Vec<PathBuf>, String> {
+pub fn quarantined(config: &Config) -> Result<Vec<PathBuf>, JournalApiError> {
     Quarantine::new(config.quarantine_dir())
         .list()
-        .map_err(|e| format!("{}: {e}", config.quarantine_dir().display()))
+        .map_err(|source| JournalApiError::Quarantine {
+            path: config.quarantine_dir(),
+            source,
+        })
 }
 
 /// Removes a mail from the quarantine once it was handled (files elsewhere are
 /// left alone: `reprocess PATH` may point at any file).
-pub fn release(config: &Config, path: &Path) -> Result<(), String> {
+pub fn release(config: &Config, path: &Path) -> Result<(), JournalApiError> {
     let q = Quarantine::new(config.quarantine_dir());
     if path.starts_with(q.dir()) {
         q.remove(path)
-            .map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|source| JournalApiError::Quarantine {
+                path: path.to_path_buf(),
+                source,
+            })
     } else {
         Ok(())
     }
@@ -106,5 +139,5 @@ pub fn known_mail(config: &Config, raw: &[u8]) -> Result<KnownMail, String> {
             record: None,
         });
     }
-    open(config)?.lookup(&identity).map_err(|e| e.to_string())
+    open(config).map_err(|e| e.to_string())?.lookup(&identity).map_err(|e| e.to_string())
 }

@@ -57,6 +57,9 @@ pub async fn handle(
     let started = Instant::now();
     let mark = sink.mark();
     let services = wiring::connect(config).await;
+    // Why GN6 cannot be reached, as the reason of the mail's ERROR.
+    let unavailable = services.as_ref().err().map(|e| error_chain(e));
+    let unavailable = unavailable.as_deref().unwrap_or_default();
     let decoder = wiring::Decoder(&settings.attachments);
     let meter = Meter {
         started,
@@ -82,10 +85,10 @@ pub async fn handle(
             let _ = write_plan(plan_out, config, &handled, &planner.plan());
             handled
         }
-        (Err(e), true) => {
+        (Err(_), true) => {
             let ports: MailPorts<'_, Tickets, Identity> = MailPorts {
                 decoder: &decoder,
-                services: Err(e.as_str()),
+                services: Err(unavailable),
                 clock: &SystemClock,
                 journals: &snapshot,
                 reporter: None,
@@ -113,7 +116,7 @@ pub async fn handle(
                 decoder: &decoder,
                 services: match services {
                     Ok(s) => Ok((&s.tickets, &s.identity)),
-                    Err(e) => Err(e.as_str()),
+                    Err(_) => Err(unavailable),
                 },
                 clock: &SystemClock,
                 journals: &journals,
@@ -218,6 +221,7 @@ pub fn run(
             Handled::failed(Status::Error, "error inesperat (panic)")
         }),
         Err(e) => {
+            let e = error_chain(&e);
             error!("{e}");
             Handled::failed(Status::Error, e)
         }
@@ -249,13 +253,13 @@ pub fn reprocess(
     settings: &Settings,
     origin: &Path,
     files: &[std::path::PathBuf],
-    release: impl Fn(&Path) -> Result<(), String>,
+    release: impl Fn(&Path) -> Result<(), super::journal_api::JournalApiError>,
 ) -> u8 {
     let sink = super::start_logging(config, origin);
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
             return 1;
         }
     };
@@ -285,7 +289,7 @@ pub fn reprocess(
         if matches!(h.status, Status::Success | Status::Skip)
             && let Err(e) = release(f)
         {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
         }
         worst = worst.max(exit::exit_code(h.status));
     }

@@ -247,7 +247,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mailtoticket: {e}");
+            eprintln!("mailtoticket: {}", error_chain(&e));
             return 1;
         }
     };
@@ -256,7 +256,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             let services = match wiring::connect(config).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    eprintln!("mailtoticket: {}: {}", origin.display(), error_chain(&e));
                     return 1;
                 }
             };
@@ -293,7 +293,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             let services = match wiring::connect(config).await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("mailtoticket: {}: {e}", origin.display());
+                    eprintln!("mailtoticket: {}: {}", origin.display(), error_chain(&e));
                     return 1;
                 }
             };
@@ -329,7 +329,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                     0
                 }
                 Err(e) => {
-                    eprintln!("mailtoticket: {e}");
+                    eprintln!("mailtoticket: {}", error_chain(&e));
                     1
                 }
             }
@@ -340,7 +340,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 match journal_api::quarantined(config) {
                     Ok(f) => f,
                     Err(e) => {
-                        eprintln!("mailtoticket: {e}");
+                        eprintln!("mailtoticket: {}", error_chain(&e));
                         return 1;
                     }
                 }
@@ -388,7 +388,7 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
     let dir = config.sandbox_dir();
     match command {
         SandboxCommand::Serve { port } => rt.block_on(async {
-            match sb::start(wiring::sandbox_config(config), port).await {
+            match sb::start(sb::SandboxConfig::from_config(config), port).await {
                 Ok(running) => {
                     println!("GN6:      {}", running.gn6_url());
                     println!("Persones: {}", running.persones_url());
@@ -532,7 +532,7 @@ fn check(arg: Option<&str>) -> u8 {
     let rt = match wiring::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            line(Some(false), &e);
+            line(Some(false), &error_chain(&e));
             return 1;
         }
     };
@@ -540,7 +540,10 @@ fn check(arg: Option<&str>) -> u8 {
         let services = match wiring::connect(&config).await {
             Ok(s) => s,
             Err(e) => {
-                line(Some(false), &format!("{}: {e}", path.display()));
+                line(
+                    Some(false),
+                    &format!("{}: {}", path.display(), error_chain(&e)),
+                );
                 return;
             }
         };

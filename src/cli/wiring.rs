@@ -2,9 +2,10 @@
 //! one HTTP transport shared by both SOAP adapters, and for `bus = "sandbox"` the
 //! simulator started in-process on a loopback port.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::adapters::http::{HttpTransport, HyperTransport, TransportConfig};
+use crate::adapters::http::{HttpError, HttpTransport, HyperTransport, TransportConfig};
 use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
 use crate::adapters::soap::{
@@ -20,10 +21,6 @@ use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 #[cfg(not(feature = "sandbox"))]
 #[derive(Debug)]
 pub enum RunningSandbox {}
-
-#[cfg(feature = "sandbox")]
-/// Days after which the sandbox keeps a closed ticket closed when reopened.
-const SANDBOX_REOPEN_DAYS: i64 = 30;
 
 /// GN6 as the MDA reaches it.
 pub type Tickets = Retrying<SoapTicketSystem<HyperTransport>>;
@@ -60,40 +57,40 @@ impl Services {
     }
 }
 
-/// The sandbox settings for this configuration.
-#[cfg(feature = "sandbox")]
-pub fn sandbox_config(config: &Config) -> SandboxConfig {
-    SandboxConfig {
-        dir: config.sandbox_dir(),
-        username_soa: config.username_soa.clone(),
-        password_soa: config.password_soa.clone(),
-        username_gn6: config.username_gn6.clone(),
-        password_gn6: config.password_gn6.clone(),
-        domini: config.domini.clone(),
-        reopen_period_days: SANDBOX_REOPEN_DAYS,
-    }
+/// The adapters could not be built; the message names the key, the cause is the
+/// `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("key `bus`: cannot start the sandbox in {}", dir.display())]
+    Sandbox {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("key `ca_file`")]
+    Transport(#[source] HttpError),
+    #[error(
+        "key `bus`: \"sandbox\" is not available: this build was made without the `sandbox` feature"
+    )]
+    NoSandbox,
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Builds the adapters (must run inside a tokio runtime). Errors name the key.
-pub async fn connect(config: &Config) -> Result<Services, String> {
+pub async fn connect(config: &Config) -> Result<Services, WiringError> {
     let (sandbox, gn6_url, persones_url) = match config.bus {
         #[cfg(not(feature = "sandbox"))]
         Bus::Sandbox => {
-            return Err(
-                "key `bus`: \"sandbox\" is not available: this build was made without \
-                 the `sandbox` feature"
-                    .to_string(),
-            );
+            return Err(WiringError::NoSandbox);
         }
         #[cfg(feature = "sandbox")]
         Bus::Sandbox => {
-            let sb = sandbox::start(sandbox_config(config), 0)
+            let sb = sandbox::start(SandboxConfig::from_config(config), 0)
                 .await
-                .map_err(|e| {
-                    format!(
-                        "key `bus`: cannot start the sandbox in {}: {e}",
-                        config.sandbox_dir().display()
-                    )
+                .map_err(|source| WiringError::Sandbox {
+                    dir: config.sandbox_dir(),
+                    source,
                 })?;
             let (g, p) = (
                 config.endpoints.gn6.clone().unwrap_or_else(|| sb.gn6_url()),
@@ -112,7 +109,7 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
         request_timeout: Duration::from_secs(config.request_timeout_secs),
         ca_file: config.ca_file.clone(),
     })
-    .map_err(|e| format!("key `ca_file`: {e}"))?;
+    .map_err(WiringError::Transport)?;
     let bus = BusCredentials {
         username: config.username_soa.clone(),
         password: config.password_soa.clone(),
@@ -142,9 +139,9 @@ pub async fn connect(config: &Config) -> Result<Services, String> {
 }
 
 /// A current-thread tokio runtime (one mail, one connection: no threads needed).
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, WiringError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(WiringError::Runtime)
 }

@@ -11,7 +11,7 @@ use regex::Regex;
 use super::{Bus, Config};
 use crate::adapters::mail::AttachmentFilters;
 use crate::app::{self, Limits, ReportPolicy};
-use crate::domain::classify::ClassifyOptions;
+use crate::domain::classify::{ClassifyOptions, SenderItem};
 use crate::domain::filters::FilterKind;
 use crate::domain::identity::IdentityRules;
 use crate::domain::rules::Rule;
@@ -168,22 +168,24 @@ impl Settings {
                 IdentityRules::default()
             }
         };
-        // The sender lists match case-insensitively: validated with those flags.
-        let classify = ClassifyOptions {
-            mails_sempre_ticket: raw.mails_sempre_ticket.clone(),
-            mails_no_ticket: raw.mails_no_ticket.clone(),
-            skip_list_mail: raw.skip_list_mail,
-        };
-        for (key, list) in [
-            ("mails_no_ticket", &raw.mails_no_ticket),
-            ("mails_sempre_ticket", &raw.mails_sempre_ticket),
-        ] {
-            for item in list.iter().filter(|i| i.starts_with('^')) {
-                if let Err(e) = Regex::new(&format!("(?i){item}")) {
-                    bad(key, regex_error(item, &e));
+        // The sender lists, compiled as the classifier matches them (`(?i)`).
+        let mut sender_list = |key: &str, items: &[String]| -> Vec<SenderItem> {
+            let mut list = Vec::with_capacity(items.len());
+            for item in items {
+                match SenderItem::parse(item) {
+                    Ok(i) => list.push(i),
+                    Err(e) => bad(key, regex_message(item, &e)),
                 }
             }
-        }
+            list
+        };
+        let mails_no_ticket = sender_list("mails_no_ticket", &raw.mails_no_ticket);
+        let mails_sempre_ticket = sender_list("mails_sempre_ticket", &raw.mails_sempre_ticket);
+        let classify = ClassifyOptions {
+            mails_sempre_ticket,
+            mails_no_ticket,
+            skip_list_mail: raw.skip_list_mail,
+        };
         let attachments = match AttachmentFilters::new(
             &raw.filtrar_attachments_per_nom,
             &raw.filtrar_attachments_per_hash,
@@ -395,7 +397,11 @@ pub fn parse_log_level(level: &str) -> Option<tracing::Level> {
 }
 
 fn regex_error(re: &str, e: &regex::Error) -> String {
-    let msg = e.to_string();
+    regex_message(re, &e.to_string())
+}
+
+/// `regex `RE` does not compile: WHY`, with the last line of the regex crate's text.
+fn regex_message(re: &str, msg: &str) -> String {
     let last = msg
         .lines()
         .rev()

@@ -1,12 +1,12 @@
 //! Domain: whether to process a mail at all (BEHAVIOUR §2) — sender lists, then detection
 //! of machine-generated mail with RFC 3834 semantics, each rule named for the log.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use regex::Regex;
 
 use super::mail::Mail;
+use super::outcome::LOOP_HEADER;
 
 /// Why a mail is considered machine-generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +44,83 @@ pub enum Decision {
     SkipAutomatic { class: AutoClass, rule: String },
 }
 
-/// Settings that drive the decision. Items starting with `^` are regexes on the
-/// lower-cased sender; others exact, case-insensitive addresses. A regex that does not
-/// compile never matches: call [`ClassifyOptions::validate`] at start-up to reject it.
+/// One item of `mails_sempre_ticket` / `mails_no_ticket`, compiled once: starting
+/// with `^`, a regex on the lower-cased sender matched case-insensitively; otherwise
+/// an exact, case-insensitive address. Surrounding blanks are ignored.
+#[derive(Debug, Clone)]
+pub struct SenderItem {
+    text: String,
+    kind: ItemKind,
+}
+
+#[derive(Debug, Clone)]
+enum ItemKind {
+    Address,
+    Pattern(Regex),
+    /// A regex that does not compile: never matches. [`SenderItem::parse`] refuses it;
+    /// only the infallible `From` conversions can make one.
+    Invalid(String),
+}
+
+impl SenderItem {
+    /// Compiles an item with the flags it is matched with; the error is the regex's.
+    pub fn parse(text: &str) -> Result<SenderItem, String> {
+        let item = Self::from(text);
+        match &item.kind {
+            ItemKind::Invalid(e) => Err(e.clone()),
+            _ => Ok(item),
+        }
+    }
+
+    /// The item as configured.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `sender` (already lower-cased) is this item.
+    pub fn matches(&self, sender: &str) -> bool {
+        let item = self.text.trim();
+        if item.is_empty() || sender.is_empty() {
+            return false;
+        }
+        match &self.kind {
+            ItemKind::Address => item.eq_ignore_ascii_case(sender),
+            ItemKind::Pattern(r) => r.is_match(sender),
+            ItemKind::Invalid(_) => false,
+        }
+    }
+}
+
+impl From<&str> for SenderItem {
+    fn from(text: &str) -> SenderItem {
+        let item = text.trim();
+        let kind = if item.starts_with('^') {
+            match Regex::new(&format!("(?i){item}")) {
+                Ok(r) => ItemKind::Pattern(r),
+                Err(e) => ItemKind::Invalid(e.to_string()),
+            }
+        } else {
+            ItemKind::Address
+        };
+        SenderItem {
+            text: text.to_string(),
+            kind,
+        }
+    }
+}
+
+impl From<String> for SenderItem {
+    fn from(text: String) -> SenderItem {
+        SenderItem::from(text.as_str())
+    }
+}
+
+/// Settings that drive the decision. The list items are compiled when built (see
+/// [`SenderItem`]); call [`ClassifyOptions::validate`] to refuse a bad regex.
 #[derive(Debug, Clone, Default)]
 pub struct ClassifyOptions {
-    pub mails_sempre_ticket: Vec<String>,
-    pub mails_no_ticket: Vec<String>,
+    pub mails_sempre_ticket: Vec<SenderItem>,
+    pub mails_no_ticket: Vec<SenderItem>,
     /// Skip mailing-list posts (`Precedence: list`, `List-Id`). Default false.
     pub skip_list_mail: bool,
 }
@@ -63,8 +133,8 @@ impl ClassifyOptions {
         skip_list_mail: bool,
     ) -> Result<Self, String> {
         let o = Self {
-            mails_sempre_ticket,
-            mails_no_ticket,
+            mails_sempre_ticket: mails_sempre_ticket.into_iter().map(Into::into).collect(),
+            mails_no_ticket: mails_no_ticket.into_iter().map(Into::into).collect(),
             skip_list_mail,
         };
         o.validate()?;
@@ -78,9 +148,8 @@ impl ClassifyOptions {
             ("mails_no_ticket", &self.mails_no_ticket),
         ] {
             for item in items {
-                if item.starts_with('^') {
-                    Regex::new(&format!("(?i){item}"))
-                        .map_err(|e| format!("{list}: regex invàlida {item:?}: {e}"))?;
+                if let ItemKind::Invalid(e) = &item.kind {
+                    return Err(format!("{list}: regex invàlida {:?}: {e}", item.text));
                 }
             }
         }
@@ -88,49 +157,16 @@ impl ClassifyOptions {
     }
 }
 
-/// Compiled list regexes, memoised: the lists are fixed for the life of the process, and
-/// compiling them for every mail would dominate the classification time.
-fn compiled(item: &str) -> Option<Regex> {
-    static CACHE: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
-        LazyLock::new(|| Mutex::new(HashMap::new()));
-    let Ok(mut cache) = CACHE.lock() else {
-        return Regex::new(&format!("(?i){item}")).ok();
-    };
-    cache
-        .entry(item.to_string())
-        .or_insert_with(|| Regex::new(&format!("(?i){item}")).ok())
-        .clone()
-}
-
-/// Whether `sender` (already lower-cased) matches a list item.
-pub fn list_item_matches(item: &str, sender: &str) -> bool {
-    let item = item.trim();
-    if item.is_empty() || sender.is_empty() {
-        return false;
-    }
-    if item.starts_with('^') {
-        compiled(item).is_some_and(|r| r.is_match(sender))
-    } else {
-        item.eq_ignore_ascii_case(sender)
-    }
-}
-
 /// Decides whether to process the mail.
 pub fn classify(mail: &Mail, opts: &ClassifyOptions) -> Decision {
     let sender = mail.sender();
-    if opts
-        .mails_sempre_ticket
-        .iter()
-        .any(|i| list_item_matches(i, sender))
-    {
+    if opts.mails_sempre_ticket.iter().any(|i| i.matches(sender)) {
         return Decision::Process { forced: true };
     }
-    if let Some(item) = opts
-        .mails_no_ticket
-        .iter()
-        .find(|i| list_item_matches(i, sender))
-    {
-        return Decision::SkipListed { item: item.clone() };
+    if let Some(item) = opts.mails_no_ticket.iter().find(|i| i.matches(sender)) {
+        return Decision::SkipListed {
+            item: item.as_str().to_string(),
+        };
     }
     match detect_automatic(mail, opts.skip_list_mail) {
         Some((class, rule)) => Decision::SkipAutomatic { class, rule },
@@ -171,8 +207,8 @@ fn detect_automatic(mail: &Mail, skip_list_mail: bool) -> Option<(AutoClass, Str
     let h = |n: &str| mail.header(n);
 
     // Loops first: answering them would feed the loop.
-    if let Some(v) = h("X-Mailtoticket-Loop") {
-        return Some((Loop, rule("X-Mailtoticket-Loop", v)));
+    if let Some(v) = h(LOOP_HEADER) {
+        return Some((Loop, rule(LOOP_HEADER, v)));
     }
     if let Some(v) = h("X-Loop") {
         return Some((Loop, rule("X-Loop", v)));

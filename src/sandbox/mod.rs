@@ -69,16 +69,18 @@ pub struct SandboxConfig {
     pub reopen_period_days: i64,
 }
 
-/// Reopening period used when the configuration does not say otherwise.
-pub const DEFAULT_REOPEN_PERIOD_DAYS: i64 = 7;
+/// Reopening period of the simulator: a closed ticket stays closed when a reply
+/// comes after this many days.
+pub const DEFAULT_REOPEN_PERIOD_DAYS: i64 = 30;
 
 impl SandboxConfig {
-    /// The simulator a configuration talks to with `bus = "sandbox"`: it accepts that
-    /// configuration's own credentials, keeps its state in `sandbox_dir` (else
-    /// [`default_dir`]) and uses [`DEFAULT_REOPEN_PERIOD_DAYS`].
+    /// The simulator a configuration talks to with `bus = "sandbox"` (the one
+    /// constructor, used by the binary and the tests): it accepts that configuration's
+    /// own credentials, keeps its state in `sandbox_dir` (default: `sandbox` in the
+    /// state folder) and uses [`DEFAULT_REOPEN_PERIOD_DAYS`].
     pub fn from_config(config: &crate::config::Config) -> SandboxConfig {
         SandboxConfig {
-            dir: config.sandbox_dir.clone().unwrap_or_else(default_dir),
+            dir: config.sandbox_dir(),
             username_soa: config.username_soa.clone(),
             password_soa: config.password_soa.clone(),
             username_gn6: config.username_gn6.clone(),

@@ -7,12 +7,13 @@
 //! never replaced, are read without it), and files are written through a temporary
 //! file, so a crash never leaves half a file behind.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, OpenOptions};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
+
+use crate::adapters::atomic_file::{Durability, write_atomic};
 
 pub const ESTAT_OBERT: &str = "TIQUET_STATUS_OBERT";
 pub const ESTAT_PENDENT: &str = "TIQUET_STATUS_PEND";
@@ -314,7 +315,11 @@ pub fn add_attachment(
         let mut counters = read_counters(dir)?;
         let annex = counters.next_annex.max(1);
         counters.next_annex = annex + 1;
-        write_atomic(&dir.join("files").join(annex.to_string()), bytes)?;
+        write_atomic(
+            &dir.join("files").join(annex.to_string()),
+            bytes,
+            Durability::Consistent,
+        )?;
         ticket.attachments.push(SimAttachment {
             codi_annex: annex,
             name: name.into(),
@@ -457,52 +462,9 @@ fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> io::Result<Option<T>>
 
 fn write_toml<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let text = toml::to_string(value).map_err(io::Error::other)?;
-    write_atomic(path, text.as_bytes())
-}
-
-/// Writes `path` through a temporary file so that nobody ever reads half a file.
-///
-/// An existing file is first moved aside and removed after the new one took its name,
-/// instead of renaming over it: ext4 (auto_da_alloc) flushes the data of a file renamed
-/// over another one, which made every write cost milliseconds. The moment where `path`
-/// is missing is invisible because every reader holds the folder lock.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)?;
-    let unique = format!(
-        "{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    );
-    let tmp = parent.join(format!(".tmp-{unique}"));
-    let aside = parent.join(format!(".old-{unique}"));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        // No fsync: the simulator needs consistency between processes, not durability
-        // across power loss.
-        f.write_all(bytes)?;
-        drop(f);
-        let moved = match fs::rename(path, &aside) {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(e),
-        };
-        if let Err(e) = fs::rename(&tmp, path) {
-            if moved {
-                let _ = fs::rename(&aside, path);
-            }
-            return Err(e);
-        }
-        if moved {
-            let _ = fs::remove_file(&aside);
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    // No fsync: the simulator needs consistency between processes, not durability
+    // across power loss.
+    write_atomic(path, text.as_bytes(), Durability::Consistent)
 }
 
 #[cfg(test)]

@@ -1199,3 +1199,156 @@ async fn find_tickets_filters_by_requester_and_creation_date_only() {
         assert_eq!(element(empty), "", "{empty}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The build-time schema table (build/schema.rs, guides the tolerant reader) against the
+// types xsd-parser generated (decode the values): for every operation of every vendored
+// WSDL, a response holding every element the table knows, in the table's order, must be
+// accepted by the strict generated deserializer (no reorder) and by the tolerant reader,
+// and come back whole when it is serialised again.
+// A child, an order or a namespace the two interpret differently fails here.
+
+mod schema_table_vs_xsd_parser {
+    use std::collections::BTreeMap;
+
+    use mailtoticket::adapters::soap::envelope::{SOAP_ENV_NS, decode};
+    use mailtoticket::adapters::soap::generated::{
+        Schema, SchemaType, gestio_tiquets_v5 as g, persones_v6 as p,
+    };
+    use mailtoticket::adapters::soap::xml::{BodyReader, Operation, SoapOperation, write_element};
+    use quick_xml::events::Event;
+    use quick_xml::reader::Reader;
+    use xsd_parser_types::quick_xml::{DeserializeSync, WithSerializer, XmlReader};
+
+    /// A sample value for a simple type.
+    fn sample(type_name: &str) -> &'static str {
+        match type_name {
+            "boolean" => "true",
+            "int" | "integer" | "long" | "short" | "byte" | "decimal" => "1",
+            "dateTime" => "2024-01-02T03:04:05",
+            "date" => "2024-01-02",
+            _ => "x",
+        }
+    }
+
+    /// Every child the table lists for `ty`, recursively (complex children `depth` deep).
+    fn fill(schema: &Schema, ty: &SchemaType, depth: usize, out: &mut String, n: &mut usize) {
+        for (i, c) in ty.children.iter().enumerate() {
+            if ty.children[..i]
+                .iter()
+                .any(|p| p.ns == c.ns && p.name == c.name)
+            {
+                continue;
+            }
+            *n += 1;
+            let (open, close) = if c.ns.is_empty() {
+                (c.name.to_string(), c.name.to_string())
+            } else {
+                (
+                    format!("q{n}:{} xmlns:q{n}=\"{}\"", c.name, c.ns),
+                    format!("q{n}:{}", c.name),
+                )
+            };
+            out.push_str(&format!("<{open}>"));
+            match schema.complex_type(c.type_ns, c.type_name) {
+                Some(inner) if depth > 0 => fill(schema, inner, depth - 1, out, n),
+                Some(_) => {}
+                None => out.push_str(sample(c.type_name)),
+            }
+            out.push_str(&format!("</{close}>"));
+        }
+    }
+
+    /// Local names of every element below the root, counted.
+    fn names(xml: &[u8]) -> BTreeMap<String, usize> {
+        let mut reader = Reader::from_reader(xml);
+        let mut out = BTreeMap::new();
+        let mut depth = 0;
+        loop {
+            let ev = reader.read_event().expect("XML");
+            if let Event::Start(s) | Event::Empty(s) = &ev
+                && depth > 0
+            {
+                let name = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
+                *out.entry(name).or_insert(0) += 1;
+            }
+            match ev {
+                Event::Start(_) => depth += 1,
+                Event::End(_) => depth -= 1,
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn check<O: SoapOperation>() -> Result<(), String>
+    where
+        O::Response: WithSerializer,
+    {
+        let op: Operation = O::OPERATION;
+        let schema = op.schema;
+        let ty = schema
+            .element_type(op.response_namespace, op.response_element)
+            .ok_or_else(|| format!("{}: response element not in the table", op.name))?;
+        let mut inner = String::new();
+        fill(schema, ty, 3, &mut inner, &mut 0);
+        let payload = format!(
+            "<r:{e} xmlns:r=\"{ns}\">{inner}</r:{e}>",
+            e = op.response_element,
+            ns = op.response_namespace
+        );
+        let doc = format!(
+            "<s:Envelope xmlns:s=\"{SOAP_ENV_NS}\"><s:Body>{payload}</s:Body></s:Envelope>"
+        );
+        // Strict: the generated deserializer itself, without the tolerant reorder.
+        let value =
+            O::Response::deserialize(&mut BodyReader::new(doc.as_bytes()).with_error_info())
+                .map_err(|e| {
+                    format!(
+                        "{}: the generated type rejects the table's shape: {e}\n{payload}",
+                        op.name
+                    )
+                })?;
+        // And through the tolerant reader, which must keep everything.
+        decode::<O::Response>(&op, 200, doc.as_bytes())
+            .map_err(|e| format!("{}: the tolerant reader rejects it: {e}", op.name))?;
+        let mut back = Vec::new();
+        write_element(
+            &value,
+            Some((op.response_namespace, op.response_element)),
+            &mut back,
+        )
+        .map_err(|e| format!("{}: {e}", op.name))?;
+        let (sent, got) = (names(payload.as_bytes()), names(&back));
+        if sent != got {
+            return Err(format!(
+                "{}: the generated type lost or added elements\n table: {sent:?}\n  type: {got:?}",
+                op.name
+            ));
+        }
+        if inner.is_empty() && !ty.children.is_empty() {
+            return Err(format!("{}: nothing was filled", op.name));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_operation_of_every_wsdl_agrees() {
+        let results = [
+            check::<g::ops::AfegirComentariTiquet>(),
+            check::<g::ops::AfegirSolicitantTiquet>(),
+            check::<g::ops::AltaTiquet>(),
+            check::<g::ops::AnnexarFitxerTiquet>(),
+            check::<g::ops::ConsultaTiquets>(),
+            check::<g::ops::ConsultaTiquetsDades>(),
+            check::<g::ops::ModificarTiquet>(),
+            check::<p::ops::LlistaPersones>(),
+            check::<p::ops::ObtenirDadesPersona>(),
+        ];
+        // A new operation in a WSDL must be added above.
+        assert_eq!(results.len(), g::ops::ALL.len() + p::ops::ALL.len());
+        let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        assert!(errors.is_empty(), "{}", errors.join("\n\n"));
+    }
+}

@@ -37,13 +37,23 @@
 //! lock file per key under `locks/`, held (OS advisory lock) by the [`MailRun`] for its
 //! whole life. Because a run holds that lock, its cached view of its own steps is
 //! authoritative: nobody else writes them while it lives.
+//!
+//! Layout: this file is the store (schema, [`DeliveryJournal`], [`MailRun`], the
+//! journal-store port for the MDA); `lock` holds the per-mail lock files and `rate`
+//! the per-sender counts of new tickets.
+
+mod lock;
+mod rate;
+
+use lock::MailLock;
+pub use rate::{MemoryRateLimitStore, RateLimitStore};
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Offset, TimeDelta, TimeZone, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -113,8 +123,6 @@ const PRUNE_INTERVAL: TimeDelta = TimeDelta::hours(24);
 
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_DB_WAIT: Duration = Duration::from_secs(10);
-/// Longest pause between two tries for a mail lock (held for a whole run).
-const MAX_LOCK_PAUSE: Duration = Duration::from_millis(50);
 
 /// Failure of the journal. Every kind is worth a retry by the MTA (TEMPFAIL): going on
 /// without the journal could duplicate a ticket, and a busy mail will be free later.
@@ -210,37 +218,6 @@ impl fmt::Display for MailRecord {
         for s in &self.steps {
             writeln!(f, "  {}  {} = {}", s.at.to_rfc3339(), s.step, s.value)?;
         }
-        Ok(())
-    }
-}
-
-/// The rate-limit port, under the name this adapter first gave it.
-pub use crate::ports::RateLimit as RateLimitStore;
-
-/// A [`RateLimitStore`] that forgets everything at exit (dry runs, tests).
-#[derive(Debug, Default)]
-pub struct MemoryRateLimitStore {
-    notes: Mutex<Vec<(String, DateTime<FixedOffset>)>>,
-}
-
-impl RateLimitStore for MemoryRateLimitStore {
-    fn count_new_tickets(
-        &self,
-        sender: &str,
-        since: DateTime<FixedOffset>,
-    ) -> Result<u32, PortError> {
-        let sender = normalise_sender(sender);
-        let notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
-        let n = notes
-            .iter()
-            .filter(|(s, at)| *s == sender && *at >= since)
-            .count();
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
-        let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
-        notes.push((normalise_sender(sender), at));
         Ok(())
     }
 }
@@ -513,20 +490,6 @@ impl DeliveryJournal {
     }
 }
 
-impl RateLimitStore for DeliveryJournal {
-    fn count_new_tickets(
-        &self,
-        sender: &str,
-        since: DateTime<FixedOffset>,
-    ) -> Result<u32, PortError> {
-        Ok(self.store.count_new_tickets(sender, since)?)
-    }
-
-    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
-        Ok(self.store.note_new_ticket(sender, at)?)
-    }
-}
-
 /// The journal of one mail being delivered, holding the mail's exclusive lock until
 /// dropped. Each [`Journal::record`] is its own committed write transaction, made
 /// durable against power loss (fsync'd) when the step is a non-idempotent side effect,
@@ -639,20 +602,6 @@ impl Journal for MailRun {
     }
 }
 
-impl RateLimitStore for MailRun {
-    fn count_new_tickets(
-        &self,
-        sender: &str,
-        since: DateTime<FixedOffset>,
-    ) -> Result<u32, PortError> {
-        Ok(self.store.count_new_tickets(sender, since)?)
-    }
-
-    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
-        Ok(self.store.note_new_ticket(sender, at)?)
-    }
-}
-
 /// Opens the database in WAL mode and creates the schema when missing.
 fn open_connection(path: &Path, busy_wait: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -701,7 +650,7 @@ fn db_error(path: &Path, e: rusqlite::Error) -> JournalError {
 impl Store {
     fn lock_path(&self, key: &str) -> PathBuf {
         self.locks_dir
-            .join(format!("{}.lock", hex(&Sha256::digest(key.as_bytes()))))
+            .join(format!("{:x}.lock", Sha256::digest(key.as_bytes())))
     }
 
     fn lock_conn(&self) -> MutexGuard<'_, Connection> {
@@ -759,100 +708,6 @@ impl Store {
         }
         result.map_err(|e| db_error(&self.db_path, e))
     }
-
-    fn count_new_tickets(
-        &self,
-        sender: &str,
-        since: DateTime<FixedOffset>,
-    ) -> Result<u32, JournalError> {
-        let sender = normalise_sender(sender);
-        let since_ms = since.timestamp_millis();
-        let n = self.with_conn(|c| {
-            c.prepare_cached("SELECT count(*) FROM rate WHERE sender = ?1 AND at_ms >= ?2")?
-                .query_row(params![sender, since_ms], |r| r.get::<_, i64>(0))
-        })?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
-    }
-
-    fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), JournalError> {
-        let sender = normalise_sender(sender);
-        let at_ms = at.timestamp_millis();
-        self.write(false, |tx| {
-            tx.prepare_cached("INSERT INTO rate (sender, at_ms) VALUES (?1, ?2)")?
-                .execute(params![sender, at_ms])?;
-            Ok(())
-        })
-    }
-}
-
-/// The exclusive advisory lock of one mail, released when dropped (or when the process
-/// dies, which is what makes a crashed run harmless).
-struct MailLock {
-    _file: File,
-}
-
-impl MailLock {
-    fn acquire(path: &Path, wait: Duration, key: &str) -> Result<Self, JournalError> {
-        let deadline = Instant::now() + wait;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)?;
-            match file.try_lock() {
-                Ok(()) => {
-                    // prune may have unlinked the file between our open and our lock:
-                    // a lock on an unlinked inode excludes nobody, so start again.
-                    if same_file(&file, path) {
-                        return Ok(Self { _file: file });
-                    }
-                    continue;
-                }
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => return Err(e.into()),
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(JournalError::Busy(format!(
-                    "un altre procés està tractant el correu {key}"
-                )));
-            }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(MAX_LOCK_PAUSE);
-        }
-    }
-
-    /// Deletes a lock file nobody holds. Deleting under our own lock is safe because
-    /// [`MailLock::acquire`] checks that the locked inode is still the one at the path.
-    fn remove_if_free(path: &Path) {
-        if !cfg!(unix) {
-            return;
-        }
-        let Ok(file) = OpenOptions::new().read(true).write(true).open(path) else {
-            return;
-        };
-        if file.try_lock().is_ok() && same_file(&file, path) {
-            let _ = fs::remove_file(path);
-        }
-    }
-}
-
-#[cfg(unix)]
-fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn same_file(_file: &File, path: &Path) -> bool {
-    // Lock files are never deleted off Unix, so the path still names our file.
-    path.exists()
 }
 
 const SELECT_MAIL: &str =
@@ -898,20 +753,6 @@ fn join_time(ms: i64, offset_s: i32) -> DateTime<FixedOffset> {
         .single()
         .unwrap_or_default()
         .with_timezone(&offset)
-}
-
-fn normalise_sender(sender: &str) -> String {
-    sender.trim().to_lowercase()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

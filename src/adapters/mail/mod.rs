@@ -53,8 +53,7 @@ impl AttachmentFilters {
         if self.per_hash.is_empty() {
             return false;
         }
-        let digest = Md5::digest(data);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = format!("{:x}", Md5::digest(data));
         self.per_hash.contains(&hex)
     }
 }

@@ -225,6 +225,13 @@ fn message_id(from: &str, now: chrono::DateTime<chrono::Local>) -> String {
 /// charset and line length survive any relay) and the original mail untouched as
 /// message/rfc822 (RFC 2046 allows only 7bit/8bit there, so it is sent as is with
 /// CRLF line ends).
+///
+/// Why by hand and not lettre's `MultiPart` builder: lettre's `Body` picks a transfer
+/// encoding from the content, and for a mail from the internet (lines over 998 bytes,
+/// bytes that are not UTF-8) it either re-encodes it (base64/quoted-printable, which
+/// RFC 2046 §5.2.1 forbids for message/rfc822 and which would alter the evidence) or
+/// refuses `8bit`. The original must reach the administrators byte for byte, so the
+/// message is assembled here and handed to lettre's transport as raw bytes.
 pub fn build_message(s: &SmtpSettings, r: &Report<'_>, date: &str, message_id: &str) -> Vec<u8> {
     use base64::Engine;
     let boundary = format!(

@@ -3,11 +3,13 @@
 
 use tracing::{debug, trace};
 
-use xsd_parser_types::quick_xml::{DeserializeSync, WithDeserializer, WithSerializer, XmlReader};
+use xsd_parser_types::quick_xml::{
+    DeserializeSync, SliceReader, WithDeserializer, WithSerializer, XmlReader,
+};
 
 use super::BusCredentials;
 use super::tolerant;
-use super::xml::{self, BodyReader, DecodeError, Operation, SoapOperation, XmlElement, escape};
+use super::xml::{self, DecodeError, Operation, SoapOperation, XmlElement, escape};
 use crate::adapters::http::HttpTransport;
 use crate::ports::PortError;
 
@@ -164,11 +166,9 @@ pub fn decode<R: WithDeserializer>(
     for path in &normalised.ignored {
         debug!(operacio = op, "Element desconegut ignorat: {path}");
     }
-    let document = format!(
-        "<soapenv:Envelope xmlns:soapenv=\"{SOAP_ENV_NS}\"><soapenv:Body>{}</soapenv:Body></soapenv:Envelope>",
-        normalised.xml
-    );
-    R::deserialize(&mut BodyReader::new(document.as_bytes()).with_error_info())
+    // The rewritten payload is a standalone element (the inherited declarations are on
+    // its root): the generated deserializer reads it as it is.
+    R::deserialize(&mut SliceReader::new(&normalised.xml).with_error_info())
         .map_err(|e| PortError::Permanent(format!("{op}: resposta no vàlida: {e}")))
 }
 

@@ -1,4 +1,4 @@
-//! SOAP adapter internals: the bindings `build.rs` generates with xsd-parser from
+//! SOAP adapter internals: the bindings `build/` generates with xsd-parser from
 //! `wsdl/*.wsdl` (types, quick-xml serializers/deserializers, operation table).
 #![allow(
     dead_code,
@@ -9,4 +9,9 @@
     non_camel_case_types,
     missing_docs
 )]
+
+// What the generated code refers to (`super::…`): it names no crate path itself.
+pub use super::tolerant::{Schema, SchemaChild, SchemaType};
+pub use super::xml::{Operation, SoapOperation};
+
 include!(concat!(env!("OUT_DIR"), "/soap_bindings.rs"));
