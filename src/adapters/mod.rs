@@ -3,7 +3,9 @@
 
 pub mod atomic_file;
 pub mod http;
+pub mod identity_rest;
 pub mod journal;
+pub mod ldap;
 pub mod logging;
 pub mod mail;
 pub mod planning;

@@ -19,7 +19,7 @@ use crate::domain::texts::{self, Uploaded};
 use crate::domain::ticket::{
     CommentKind, ESTAT_OBERT, NewAttachment, NewComment, TicketChanges, TicketInfo,
 };
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
+use crate::ports::{Clock, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Why a filter did not finish.
 #[derive(Debug)]
@@ -159,7 +159,7 @@ pub const ATTACHMENT_FAILED_PREFIX: &str = "error:";
 impl<'a, T, I> Run<'a, T, I>
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: super::identity::UserLookup,
 {
     pub(super) fn new(
         mail: &'a Mail,

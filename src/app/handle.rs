@@ -13,8 +13,8 @@ use crate::domain::classify::{self, Decision};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::{LOOP_HEADER, Status};
 use crate::ports::{
-    Clock, ErrorReport, IdentityDirectory, Journal, JournalStore, MailDecoder, MailQuarantine,
-    Reporter, RunMeter, TicketSystem, error_chain,
+    Clock, ErrorReport, Journal, JournalStore, MailDecoder, MailQuarantine, Reporter, RunMeter,
+    TicketSystem, error_chain,
 };
 
 /// The outside world of one mail.
@@ -112,7 +112,7 @@ pub fn is_own_report(mail: &Mail, raw: &[u8]) -> bool {
 pub async fn handle<T, I>(raw: &[u8], settings: &Settings, ports: &MailPorts<'_, T, I>) -> Handled
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: super::identity::UserLookup,
 {
     info!("Llegeixo mail");
     let mail = ports.decoder.decode(raw);
@@ -226,7 +226,7 @@ async fn journalled<T, I>(
 ) -> (Delivery, bool)
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: super::identity::UserLookup,
 {
     let journal = match ports.journals.begin(mail, raw) {
         Ok(j) => j,

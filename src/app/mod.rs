@@ -58,7 +58,7 @@ use crate::domain::identity::IdentityRules;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::{LOOP_HEADER, Status};
 use crate::domain::rules::Rule;
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
+use crate::ports::{Clock, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Settings of the use case, validated and compiled once (by
 /// `crate::config::Settings::build`, the only constructor): domain types only.
@@ -76,7 +76,8 @@ pub struct Settings {
     pub regex_message_id: Regex,
     /// `afegir_solicitants_addicionals_en_cc_nomes_via`, when set.
     pub cc_via: Option<Regex>,
-    /// `zona_horaria`; `None` = the offset of the clock's `now()` (the server's zone).
+    /// `zona_horaria`, else the server's zone read at load time; `None` = the offset
+    /// of the clock's `now()` (when the server's zone could not be told).
     pub time_zone: Option<Tz>,
     /// `adreces_propies` plus `notificar_errors_from`, bare and in canonical form.
     pub own_addresses: Vec<String>,
@@ -89,8 +90,10 @@ pub struct Settings {
     pub netejar_mail_reply: bool,
     pub assignar_data_resolucio_amb_data_creacio: bool,
     pub afegir_solicitants_addicionals_en_cc: bool,
-    /// `LDAP_SERVER_URL` is set (the LDAP step is not implemented: logged only).
-    pub ldap_configured: bool,
+    /// The identity chain in order (`directoris`, else the old order).
+    pub directories: Vec<identity::Source>,
+    /// `directoris_opcionals`: their failure counts as "not found".
+    pub optional_directories: Vec<identity::Source>,
     pub limits: Limits,
     pub reports: ReportPolicy,
 }
@@ -254,7 +257,7 @@ pub struct Ports<'a, T, I> {
 pub async fn deliver<T, I>(mail: &Mail, settings: &Settings, ports: &Ports<'_, T, I>) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let decision = classify::classify(mail, &settings.classify);
     deliver_decided(mail, settings, ports, &decision).await
@@ -270,7 +273,7 @@ pub(crate) async fn deliver_decided<T, I>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let journal = ports.journal;
     if let Some(d) = already_done(journal) {
@@ -389,7 +392,7 @@ pub async fn deliver_with_deadline<T, I>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let decision = classify::classify(mail, &settings.classify);
     decided_with_deadline(mail, settings, ports, &decision, deadline).await
@@ -404,7 +407,7 @@ pub(crate) async fn decided_with_deadline<T, I>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let run = deliver_decided(mail, settings, ports, decision);
     let cpu = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -264,13 +264,29 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 eprintln!("mailtoticket: lookup-user needs a configuration");
                 return 1;
             };
-            match crate::app::identity::find_username_and_step(
-                &address,
-                &settings.app,
-                &services.identity,
-            )
-            .await
-            {
+            // Every directory tried, in order, with its answer and time.
+            let canonical = settings.app.identity.canonical(&address);
+            let (attempts, result) = if canonical.is_empty() {
+                (Vec::new(), Ok(None))
+            } else {
+                services
+                    .directories()
+                    .lookup_traced(&canonical, &settings.app)
+                    .await
+            };
+            for a in &attempts {
+                let answer = match &a.answer {
+                    Ok(Some(user)) => format!("found {user}"),
+                    Ok(None) => "not found".to_string(),
+                    Err(e) => format!("FAILED: {e}"),
+                };
+                println!(
+                    "{:<18} {answer} ({} ms)",
+                    a.source.name(),
+                    a.elapsed.as_millis()
+                );
+            }
+            match result {
                 Ok(Some((user, step))) => {
                     println!("{user}\t(found by {step})");
                     0
@@ -570,12 +586,33 @@ fn check(arg: Option<&str>) -> u8 {
             Ok(_) => line(Some(true), &format!("{gn6}: ConsultaTiquetsDades answered")),
             Err(e) => line(Some(false), &format!("{gn6}: {e}")),
         }
-        match services.identity.person("mailtoticket").await {
-            Ok(_) => line(
-                Some(true),
-                &format!("{persones}: obtenirDadesPersona answered"),
-            ),
-            Err(e) => line(Some(false), &format!("{persones}: {e}")),
+        let order = config.directory_order();
+        if order.iter().any(|d| d == "persones") {
+            match services.identity.person("mailtoticket").await {
+                Ok(_) => line(
+                    Some(true),
+                    &format!("{persones}: obtenirDadesPersona answered"),
+                ),
+                Err(e) => line(Some(false), &format!("{persones}: {e}")),
+            }
+        }
+        if let Some(rest) = &services.rest {
+            use crate::ports::IdentityDirectory as _;
+            match rest.person("mailtoticket").await {
+                Ok(_) => line(
+                    Some(true),
+                    "identitat_digital: token and person look-up answered",
+                ),
+                Err(e) => line(Some(false), &format!("identitat_digital: {e}")),
+            }
+        }
+        if let Some(ldap) = &services.ldap {
+            use crate::ports::MailDirectory as _;
+            let url = config.ldap_server_url.as_deref().unwrap_or("");
+            match ldap.probe().await {
+                Ok(()) => line(Some(true), &format!("LDAP {url}: bind accepted")),
+                Err(e) => line(Some(false), &format!("LDAP {url}: {e}")),
+            }
         }
         if config.notificar_errors {
             let r = SmtpReporter::new(SmtpSettings::from_config(&config));

@@ -273,6 +273,81 @@ pub struct Config {
     // Sandbox.
     #[serde(default)]
     pub sandbox_dir: Option<PathBuf>,
+
+    // Identity directories (issue 13).
+    /// The identity chain, in order (names in [`KNOWN_DIRECTORIES`]); default: the
+    /// old order, `mails_addicionals`, `persones`, then `identitat_digital` and `ldap`
+    /// when configured, then `patrons`.
+    #[serde(default)]
+    pub directoris: Option<Vec<String>>,
+    /// Directories whose failure counts as "not found" (logged) instead of a
+    /// temporary failure of the mail.
+    #[serde(default)]
+    pub directoris_opcionals: Vec<String>,
+    /// Upgrade an `ldap://` `LDAP_SERVER_URL` with StartTLS before binding (default
+    /// true: the bind password never travels in clear).
+    #[serde(default = "d_true", rename = "LDAP_STARTTLS")]
+    pub ldap_starttls: bool,
+    /// Base URL of the identity REST API; default UPC's (the sandbox's own with
+    /// `bus = "sandbox"`).
+    #[serde(default)]
+    pub identitat_digital_url: Option<String>,
+    /// API key of the identity REST API (`idProces` of its token request).
+    #[serde(default)]
+    pub identitat_digital_apikey: Option<String>,
+    /// File whose content is `identitat_digital_apikey`.
+    #[serde(default)]
+    pub identitat_digital_apikey_file: Option<PathBuf>,
+    /// HTTP statuses of the REST API that mean "nobody" (not documented: default 404).
+    #[serde(default = "d_not_found_statuses")]
+    pub identitat_digital_no_trobat: Vec<u16>,
+    /// The server's time zone (IANA name) read from `TZ` or the system by
+    /// [`Config::load`]; not a key of the file (see [`Config::server_time_zone`]).
+    #[serde(skip)]
+    server_zone: Option<String>,
+}
+
+fn d_not_found_statuses() -> Vec<u16> {
+    vec![404]
+}
+
+/// The identity directories `directoris` may list.
+pub const KNOWN_DIRECTORIES: &[&str] = &[
+    "mails_addicionals",
+    "persones",
+    "identitat_digital",
+    "ldap",
+    "patrons",
+];
+
+/// Default base URL of the identity REST API.
+pub const IDENTITAT_DIGITAL_URL: &str = "https://identitatdigital.upc.edu/gcontrol/rest";
+
+/// Environment variable that overrides `identitat_digital_apikey`.
+pub const ENV_IDENTITAT_APIKEY: &str = "MAILTOTICKET_IDENTITAT_APIKEY";
+
+/// The IANA name of the server's time zone: `TZ` (`Europe/Madrid` or
+/// `:Europe/Madrid`), else `/etc/timezone`, else the target of `/etc/localtime`.
+/// `None` when none names a zone chrono-tz knows.
+pub fn detect_server_time_zone(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let known = |name: &str| {
+        let name = name.trim().trim_start_matches(':');
+        let name = name.rsplit_once("zoneinfo/").map_or(name, |(_, zone)| zone);
+        name.parse::<chrono_tz::Tz>().ok().map(|_| name.to_string())
+    };
+    if let Some(tz) = env("TZ").filter(|t| !t.trim().is_empty()) {
+        // A TZ that names no zone (a POSIX rule string) is not second-guessed.
+        return known(&tz);
+    }
+    if let Some(zone) = std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .and_then(|t| known(&t))
+    {
+        return Some(zone);
+    }
+    std::fs::read_link("/etc/localtime")
+        .ok()
+        .and_then(|p| known(&p.to_string_lossy()))
 }
 /// A configuration that cannot be used. `Display` is one line naming the file (and
 /// the key when there is one); the underlying I/O error, if any, is the `source()`.
@@ -341,6 +416,7 @@ impl Config {
         let mut config = Config::from_toml(&text, path)?;
         config.resolve_paths(path);
         config.resolve_secrets(path, |k| std::env::var(k).ok())?;
+        config.server_zone = detect_server_time_zone(|k| std::env::var(k).ok());
         Ok(config)
     }
 
@@ -410,6 +486,12 @@ impl Config {
         if let Some(p) = read("smtp_password_file", &self.smtp_password_file)? {
             self.smtp_password = Some(p);
         }
+        if let Some(p) = read(
+            "identitat_digital_apikey_file",
+            &self.identitat_digital_apikey_file,
+        )? {
+            self.identitat_digital_apikey = Some(p);
+        }
         let nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
         if let Some(p) = nonempty(ENV_PASSWORD_SOA) {
             self.password_soa = p;
@@ -423,6 +505,9 @@ impl Config {
         if let Some(p) = nonempty(ENV_PASSWORD_SMTP) {
             self.smtp_password = Some(p);
         }
+        if let Some(p) = nonempty(ENV_IDENTITAT_APIKEY) {
+            self.identitat_digital_apikey = Some(p);
+        }
         Ok(())
     }
 
@@ -433,11 +518,93 @@ impl Config {
             Some(self.password_gn6.clone()),
             self.ldap_password.clone(),
             self.smtp_password.clone(),
+            self.identitat_digital_apikey.clone(),
         ]
         .into_iter()
         .flatten()
         .filter(|s| !s.is_empty())
         .collect()
+    }
+
+    /// Problems of the identity directory keys (issue 13).
+    pub fn directory_problems(&self, bad: &mut impl FnMut(&str, String)) {
+        let known = KNOWN_DIRECTORIES.join(", ");
+        if let Some(list) = &self.directoris {
+            for (i, name) in list.iter().enumerate() {
+                if !KNOWN_DIRECTORIES.contains(&name.as_str()) {
+                    bad(
+                        "directoris",
+                        format!("unknown directory `{name}` (known: {known})"),
+                    );
+                } else if list[..i].contains(name) {
+                    bad("directoris", format!("`{name}` listed twice"));
+                }
+            }
+        }
+        for name in &self.directoris_opcionals {
+            if !KNOWN_DIRECTORIES.contains(&name.as_str()) {
+                bad(
+                    "directoris_opcionals",
+                    format!("unknown directory `{name}` (known: {known})"),
+                );
+            }
+        }
+        let order = self.directory_order();
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if order.iter().any(|d| d == "ldap") {
+            if !set(&self.ldap_server_url) {
+                bad(
+                    "LDAP_SERVER_URL",
+                    "required when `directoris` has `ldap`".into(),
+                );
+            }
+            if !set(&self.ldap_base_search) {
+                bad(
+                    "LDAP_BASE_SEARCH",
+                    "required when LDAP is used (LDAP_SERVER_URL)".into(),
+                );
+            }
+        }
+        if order.iter().any(|d| d == "identitat_digital") && !set(&self.identitat_digital_apikey) {
+            bad(
+                "identitat_digital_apikey",
+                "required when `directoris` has `identitat_digital`".into(),
+            );
+        }
+        if let Some(url) = &self.identitat_digital_url
+            && let Err(e) = check_url(url)
+        {
+            bad("identitat_digital_url", e);
+        }
+    }
+
+    /// The server's time zone found by [`Config::load`] (`None` for a configuration
+    /// parsed from text, or when the zone cannot be told).
+    pub fn server_time_zone(&self) -> Option<&str> {
+        self.server_zone.as_deref()
+    }
+
+    /// Sets the server's time zone (what [`Config::load`] reads from `TZ`).
+    pub fn set_server_time_zone(&mut self, zone: Option<String>) {
+        self.server_zone = zone;
+    }
+
+    /// The identity chain in order: `directoris`, else the old order with the
+    /// optional directories that are configured.
+    pub fn directory_order(&self) -> Vec<String> {
+        if let Some(list) = &self.directoris {
+            return list.clone();
+        }
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let mut out = vec!["mails_addicionals".to_string(), "persones".to_string()];
+        if set(&self.identitat_digital_apikey) {
+            out.push("identitat_digital".into());
+        }
+        if set(&self.ldap_server_url) {
+            out.push("ldap".into());
+        }
+        out.push("patrons".into());
+        out
     }
 
     /// Folder of the durable state.

@@ -221,7 +221,11 @@ impl Settings {
             bad("log_file", "empty".into());
         }
         let time_zone = match raw.zona_horaria.as_deref().map(str::trim) {
-            None | Some("") => None,
+            // The server's own zone rules (TZ / the system zone database), so a mail
+            // dated in summer is written in summer time in December too.
+            None | Some("") => raw
+                .server_time_zone()
+                .and_then(|name| name.parse::<Tz>().ok()),
             Some(tz) => match tz.parse::<Tz>() {
                 Ok(tz) => Some(tz),
                 Err(_) => {
@@ -269,6 +273,7 @@ impl Settings {
                 bad(&format!("canonical_rewrites[{i}]"), "empty pattern".into());
             }
         }
+        raw.directory_problems(&mut bad);
         let (
             true,
             Some(regex_reply),
@@ -314,7 +319,16 @@ impl Settings {
                 assignar_data_resolucio_amb_data_creacio: raw
                     .assignar_data_resolucio_amb_data_creacio,
                 afegir_solicitants_addicionals_en_cc: raw.afegir_solicitants_addicionals_en_cc,
-                ldap_configured: raw.ldap_server_url.is_some(),
+                directories: raw
+                    .directory_order()
+                    .iter()
+                    .filter_map(|d| app::identity::Source::parse(d))
+                    .collect(),
+                optional_directories: raw
+                    .directoris_opcionals
+                    .iter()
+                    .filter_map(|d| app::identity::Source::parse(d))
+                    .collect(),
                 limits: Limits {
                     max_tickets_per_hour: raw.max_tickets_per_hour,
                     deadline: Duration::from_secs(raw.deadline_secs),

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::domain::identity::Person;
+use crate::domain::identity::{DirectoryEntry, Person};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::ticket::{NewAttachment, NewComment, NewTicket, TicketChanges, TicketInfo};
@@ -86,6 +86,17 @@ pub trait IdentityDirectory {
     async fn person(&self, cn: &str) -> Result<Option<Person>, PortError>;
     /// llistaPersones by e-mail: the common names of every person with that address.
     async fn persons_by_email(&self, email: &str) -> Result<Vec<String>, PortError>;
+}
+
+/// An LDAP-style directory searched by `mail` (BEHAVIOUR §4, the optional LDAP step).
+#[allow(async_fn_in_trait)]
+pub trait MailDirectory {
+    /// The entries whose mail is exactly `address`, in the directory's order; an
+    /// empty list when there is none. A failure (unreachable, bind refused, timeout)
+    /// is an `Err`, never an empty list.
+    async fn entries_by_mail(&self, address: &str) -> Result<Vec<DirectoryEntry>, PortError>;
+    /// Connects and binds once (for `check`).
+    async fn probe(&self) -> Result<(), PortError>;
 }
 
 /// The clock, so that the domain and the use case never read the wall clock.
