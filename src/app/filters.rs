@@ -13,6 +13,7 @@ use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
 use crate::domain::html;
+use crate::domain::limits;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::rules;
@@ -39,6 +40,8 @@ enum Failure {
     RateStore(PortError),
     /// The ticket reached `max_comentaris_per_tiquet_hora`.
     CommentLimit { code: String, limit: u32 },
+    /// The body's CPU-bound preparation failed (a panic in the blocking task).
+    Cpu(String),
 }
 
 impl Failure {
@@ -50,6 +53,7 @@ impl Failure {
             Failure::Journal(_) => Status::TempFail,
             Failure::RateLimited { .. } | Failure::CommentLimit { .. } => Status::Reject,
             Failure::RateStore(_) => Status::TempFail,
+            Failure::Cpu(_) => Status::Error,
         }
     }
 
@@ -65,35 +69,60 @@ impl Failure {
             Failure::CommentLimit { code, limit } => {
                 format!("límit de comentaris per hora superat al tiquet {code} ({limit} per hora)")
             }
+            Failure::Cpu(err) => format!("preparació del cos del mail: {err}"),
         }
     }
 }
 
-/// The body as GN6 gets it: sanitised (and cleaned when `full`), `cid:` references
-/// of the uploaded inline images rewritten to GN6 links, then — when `full` — the
-/// images still pointing at `cid:` dropped, then the list of the other attachments.
-/// This order is the one `html` asks for: cleaning must not see the rewritten links
-/// disappear, and dangling `cid:` images are only known after the rewrite.
-fn body_with_attachments(
-    body: &str,
-    full: bool,
-    is_reply: bool,
+/// The body as GN6 gets it, through the one HTML pipeline (`crate::domain::html`):
+/// parsed into the allow-listed tree, cleaned when `full`, `cid:` images pointed at the
+/// uploaded attachments and the others listed, the header line put first, and only then
+/// serialised. No string edit of HTML happens before or after.
+fn description(
+    body: &html::Body,
+    header: &str,
     uploaded: &[Uploaded<'_>],
+    left_out: &[String],
 ) -> String {
-    link_cleaned(&html::clean(body, full, is_reply), full, uploaded)
+    let mut body = body.clone();
+    body.link_attachments(uploaded);
+    body.append_list("No lliurat amb aquest correu:", left_out);
+    body.prepend_header(header);
+    body.render().into_string()
 }
 
-/// The part of [`body_with_attachments`] after cleaning, so that a caller needing the
-/// body both before and after the upload cleans it (the costly part) only once.
-fn link_cleaned(cleaned: &str, full: bool, uploaded: &[Uploaded<'_>]) -> String {
-    let (linked, listing) = texts::link_attachments(cleaned, uploaded);
-    let mut linked = if full {
-        html::remove_cid_images(&linked)
-    } else {
-        linked
-    };
-    linked.push_str(&listing);
-    linked
+/// The mail's body parsed and, when `full`, cleaned (§6): the costly part, done once
+/// per mail even when the description is written twice. It runs as a blocking task so
+/// that the mail's deadline holds against it (an async timeout cannot stop code that
+/// never yields); while it runs, a deadline that passes is a pure-CPU timeout, which a
+/// retry would only repeat (see [`super::deliver_with_deadline`]).
+async fn parsed_body(
+    mail: &Mail,
+    settings: &Settings,
+    full: bool,
+    is_reply: bool,
+) -> Result<html::Body, Failure> {
+    let source = mail.description_html().into_owned();
+    let max_depth = settings.limits.mail.html_max_depth;
+    let cpu = super::CpuStage::enter();
+    let body = tokio::task::spawn_blocking(move || {
+        let mut body = html::Body::parse(&source, max_depth);
+        drop(source);
+        if full {
+            body.clean(is_reply);
+        }
+        if body.flattened() > 0 {
+            body.append_note(&format!(
+                "[mailtoticket: {} elements HTML niats més enllà del límit de {max_depth} nivells s'han aplanat a text]",
+                body.flattened()
+            ));
+        }
+        body
+    })
+    .await
+    .map_err(|e| Failure::Cpu(e.to_string()))?;
+    cpu.leave();
+    Ok(body)
 }
 
 /// What one filter did.
@@ -174,18 +203,6 @@ where
     }
 
     /// The ticket's note of what could not be delivered (empty when all was).
-    fn left_out_html(&self) -> String {
-        let left = self.left_out.borrow();
-        if left.is_empty() {
-            return String::new();
-        }
-        let items: String = left
-            .iter()
-            .map(|l| format!("<li>{}</li>", texts::escape_text(l)))
-            .collect();
-        format!("<br><br>No lliurat amb aquest correu:<ul>{items}</ul>")
-    }
-
     fn leave_out(&self, what: String) {
         warn!("No lliurat: {what}");
         self.left_out.borrow_mut().push(what);
@@ -434,21 +451,18 @@ where
         );
 
         let uploaded = self.upload_attachments(&code, &author).await?;
-        let marker = if policy.marked {
-            trust::non_participant_line(&self.sender_text(), &sender.authenticity)
-        } else {
-            String::new()
-        };
-        let descripcio = format!(
-            "{}{marker}{}{}",
-            texts::comment_header(&self.sender_text(), &self.when()),
-            body_with_attachments(
-                &self.mail.description_html(),
-                s.netejar_mail_reply,
-                true,
-                &uploaded
-            ),
-            self.left_out_html()
+        let mut body = parsed_body(self.mail, s, s.netejar_mail_reply, true).await?;
+        if policy.marked {
+            body.prepend_header(&trust::non_participant_line(
+                &self.sender_text(),
+                &sender.authenticity,
+            ));
+        }
+        let descripcio = description(
+            &body,
+            &texts::comment_header(&self.sender_text(), &self.when()),
+            &uploaded,
+            &self.left_out.borrow(),
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
             info!("El comentari ja es va afegir en una entrega anterior");
@@ -526,16 +540,26 @@ where
         // Checked against what the bus carries before the first call: a subject made
         // only of characters XML 1.0 cannot carry gets the default, as an empty one.
         let subject: String = mail.subject.chars().filter(|&c| is_xml_char(c)).collect();
-        ticket.assumpte = texts::subject_or_default(&subject, user);
-        let mut header =
-            texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
-        if self.authenticity.failed() {
-            header.push_str(&trust::failed_auth_line(&self.sender_text()));
-        }
+        ticket.assumpte = limits::truncate_chars(
+            &texts::subject_or_default(&subject, user),
+            s.limits.mail.max_subject_chars,
+        );
+        let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
-        let cleaned = html::clean(&mail.description_html(), full, false);
-        ticket.descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &[]));
+        let mut body = parsed_body(mail, s, full, false).await?;
+        let subject_chars = mail.subject.chars().count();
+        if subject_chars > s.limits.mail.max_subject_chars {
+            // Not silently dropped: the whole subject goes into the description.
+            body.append_note(&format!(
+                "[mailtoticket: l'assumpte tenia {subject_chars} caràcters i s'ha tallat a {} (max_subject_chars); l'assumpte sencer és: {}]",
+                s.limits.mail.max_subject_chars, mail.subject
+            ));
+        }
+        if self.authenticity.failed() {
+            body.prepend_header(&trust::failed_auth_line(&self.sender_text()));
+        }
+        ticket.descripcio = description(&body, &header, &[], &[]);
 
         let code = match self.journal.done(&Step::TicketCreated) {
             Some(code) => {
@@ -567,11 +591,7 @@ where
         // Before the description update, so that the ticket can say which requesters
         // the call cap left out.
         self.add_cc_requesters(&code, user).await?;
-        let descripcio = format!(
-            "{header}{}{}",
-            link_cleaned(&cleaned, full, &uploaded),
-            self.left_out_html()
-        );
+        let descripcio = description(&body, &header, &uploaded, &self.left_out.borrow());
         let changed = descripcio != ticket.descripcio;
         let data_resol = if s.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
@@ -645,8 +665,10 @@ where
             .find_tickets(user, &from)
             .await
             .map_err(gn6("ConsultaTiquetsDades"))?;
-        // The header up to its closing bracket: what follows it may have been rewritten.
-        let fingerprint = header.rfind(']').map_or(header, |i| &header[..=i]);
+        // The header as the pipeline writes it, up to its closing bracket: what follows
+        // it may have been rewritten.
+        let header = description(&html::Body::from_text(""), header, &[], &[]);
+        let fingerprint = header.rfind(']').map_or(header.as_str(), |i| &header[..=i]);
         let mut matching = found.iter().filter(|t| {
             t.solicitant.trim() == user.trim()
                 && t.assumpte.trim() == assumpte.trim()
@@ -784,7 +806,7 @@ where
         let mut uploaded = Vec::with_capacity(self.mail.attachments.len());
         for (n, a) in self.mail.attachments.iter().enumerate() {
             let step = Step::Attachment(n);
-            let name = safe_file_name(&a.name, n, &a.content_type);
+            let name = limits::clean_file_name(&safe_file_name(&a.name, n, &a.content_type));
             let codi_annex = match self.journal.done(&step) {
                 Some(c) => match c.strip_prefix(ATTACHMENT_FAILED_PREFIX) {
                     Some(why) => {
@@ -841,7 +863,7 @@ where
                 }
             };
             uploaded.push(Uploaded {
-                name: &a.name,
+                name,
                 content_type: &a.content_type,
                 content_id: a.content_id.as_deref(),
                 codi_annex,

@@ -127,6 +127,8 @@ pub struct Limits {
     pub deadline: Duration,
     /// `max_comentaris_per_tiquet_hora`: comments per ticket and hour; 0 = unlimited.
     pub max_comments_per_ticket_hour: u32,
+    /// `[limits]`: size, attachments, subject, HTML depth (issue 9).
+    pub mail: crate::domain::limits::Limits,
     /// `max_calls_per_mail`: bus calls for look-ups, requesters and uploads (issue 19 §3).
     pub max_calls_per_mail: usize,
 }
@@ -305,6 +307,13 @@ where
         return d;
     }
 
+    // Hard limits (issue 9): permanent, so the MTA does not retry what cannot pass.
+    if let Some(exceeded) = crate::domain::limits::check(mail, &settings.limits.mail) {
+        let reason = exceeded.reason();
+        warn!("Mail rebutjat per un límit: {reason}");
+        return Delivery::new(Status::Reject, reason);
+    }
+
     if let Some(rule) = loop_rule(mail, settings) {
         let name = class_name(AutoClass::Loop);
         info!("Mail automàtic ({name}, regla {rule}): no el tracto");
@@ -396,6 +405,34 @@ fn completed(mut delivery: Delivery, journal: &dyn Journal) -> Delivery {
     delivery
 }
 
+tokio::task_local! {
+    /// Set by [`deliver_with_deadline`]: whether the run is inside CPU-bound work.
+    static CPU_STAGE: std::sync::Arc<std::sync::atomic::AtomicBool>;
+}
+
+/// Marks the CPU-bound part of a run (parsing and cleaning the body) from `enter` to
+/// `leave`. Not cleared on drop: when the deadline drops the run inside that part, the
+/// mark must still be there for [`deliver_with_deadline`] to read.
+pub(crate) struct CpuStage(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
+
+impl CpuStage {
+    pub(crate) fn enter() -> CpuStage {
+        let flag = CPU_STAGE.try_with(|f| f.clone()).ok();
+        if let Some(f) = &flag {
+            f.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        CpuStage(flag)
+    }
+}
+
+impl CpuStage {
+    pub(crate) fn leave(self) {
+        if let Some(f) = &self.0 {
+            f.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 /// [`deliver`] within an overall deadline. On expiry the run is dropped where it
 /// stands and the mail is TEMPFAIL: every step completed so far is in the journal,
 /// so the MTA's retry resumes instead of repeating them.
@@ -425,8 +462,27 @@ where
     I: identity::UserLookup,
 {
     let run = deliver_decided(mail, settings, ports, decision);
-    match tokio::time::timeout(deadline, run).await {
+    let cpu = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let timed = CPU_STAGE.scope(cpu.clone(), tokio::time::timeout(deadline, run));
+    match timed.await {
         Ok(delivery) => delivery,
+        Err(_) if cpu.load(std::sync::atomic::Ordering::SeqCst) => {
+            // Pure CPU work on this mail's own content, no I/O waited on: a retry
+            // would take as long again. Permanent (issue 9).
+            warn!(
+                "Temps esgotat preparant el cos del mail ({} s, deadline_secs): no es reintentarà",
+                deadline.as_secs_f64()
+            );
+            let mut d = Delivery::new(
+                Status::Reject,
+                "temps esgotat preparant el cos del mail (treball de CPU)",
+            );
+            d.ticket = ports
+                .journal
+                .done(&Step::TicketCreated)
+                .or_else(|| ports.journal.done(&Step::CommentAdded));
+            d
+        }
         Err(_) => {
             warn!(
                 "Temps esgotat: el mail no s'ha acabat de tractar en {} s (deadline_secs); es reintentarà",

@@ -284,6 +284,10 @@ pub struct Config {
     #[serde(default = "d_max_calls_per_mail")]
     pub max_calls_per_mail: u32,
 
+    /// `[limits]`: what one mail may make the gateway do (issue 9).
+    #[serde(default)]
+    pub limits: crate::domain::limits::Limits,
+
     // Sandbox.
     #[serde(default)]
     pub sandbox_dir: Option<PathBuf>,

@@ -363,6 +363,7 @@ impl Settings {
                     max_tickets_per_hour: raw.max_tickets_per_hour,
                     deadline: Duration::from_secs(raw.deadline_secs),
                     max_comments_per_ticket_hour: raw.max_comentaris_per_tiquet_hora,
+                    mail: raw.limits,
                     max_calls_per_mail: raw.max_calls_per_mail as usize,
                 },
                 reports: ReportPolicy {

@@ -13,8 +13,8 @@ use regex::Regex;
 
 use super::dsn::RecipientStatus;
 use super::filters::match_at_start;
+use super::html::escape_text;
 use super::mail::Mail;
-use super::texts::escape_text;
 
 /// What a bounce returns.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod dsn;
 pub mod filters;
 pub mod html;
 pub mod identity;
+pub mod limits;
 pub mod mail;
 pub mod mail_key;
 pub mod outcome;

@@ -550,16 +550,15 @@ pub fn comment_policy(
     }
 }
 
-/// The line added to the comment header of a non-participant's reply (HTML).
+/// The line (plain text, escaped by the serialiser) put before a non-participant's reply.
 pub fn non_participant_line(claimed: &str, authenticity: &Authenticity) -> String {
-    let claimed = super::texts::escape_text(claimed);
     if authenticity.failed() {
         format!(
-            "[Atenció: el remitent {claimed} no ha superat l'autenticació i no és participant del tiquet; comentari privat sense notificar]<br><br>"
+            "[Atenció: el remitent {claimed} no ha superat l'autenticació i no és participant del tiquet; comentari privat sense notificar]"
         )
     } else {
         format!(
-            "[Atenció: el remitent {claimed} no és participant del tiquet; comentari privat sense notificar]<br><br>"
+            "[Atenció: el remitent {claimed} no és participant del tiquet; comentari privat sense notificar]"
         )
     }
 }
@@ -567,8 +566,7 @@ pub fn non_participant_line(claimed: &str, authenticity: &Authenticity) -> Strin
 /// The line added to a ticket created from a mail whose From failed authentication.
 pub fn failed_auth_line(claimed: &str) -> String {
     format!(
-        "[Atenció: el remitent declarat {} no ha superat l'autenticació; es tracta com a remitent desconegut]<br><br>",
-        super::texts::escape_text(claimed)
+        "[Atenció: el remitent declarat {claimed} no ha superat l'autenticació; es tracta com a remitent desconegut]"
     )
 }
 

@@ -13,6 +13,7 @@ mod directories_e2e;
 mod faults;
 mod filters;
 mod hostile;
+mod hostile_html;
 mod identity;
 mod identity_behaviours;
 mod identity_rest;
