@@ -202,6 +202,38 @@ fn big_attachment(size: usize) -> impl Fn(usize) -> Vec<u8> {
     }
 }
 
+/// A text/html mail with `body` (issue 9's hostile mails).
+fn html_body(kind: &'static str, subject: String, body: String) -> impl Fn(usize) -> Vec<u8> {
+    move |i| {
+        format!(
+            "From: <nom.cognom@upc.edu>\r\nTo: <suport.unitat@upc.edu>\r\n\
+             Date: Tue, 20 Oct 2015 11:01:05 +0200\r\nMessage-ID: <bench-{kind}-{i}@example.org>\r\n\
+             Subject: {subject} {i}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+        .into_bytes()
+    }
+}
+
+/// 100,000 tiny attachments: past `max_attachments`, a REJECT before any upload.
+fn many_attachments(i: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: <nom.cognom@upc.edu>\r\nTo: <suport.unitat@upc.edu>\r\n\
+         Date: Tue, 20 Oct 2015 11:01:05 +0200\r\nMessage-ID: <bench-many-{i}@example.org>\r\n\
+         Subject: Molts fitxers {i}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: text/plain\r\n\r\nHola\r\n"
+    );
+    for n in 0..100_000 {
+        let _ = write!(
+            m,
+            "--B\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=\"f{n}.bin\"\r\n\r\nx{n}\r\n"
+        );
+    }
+    m.push_str("--B--\r\n");
+    m.into_bytes()
+}
+
 fn automatic(i: usize) -> Vec<u8> {
     format!(
         "From: <nom.cognom@upc.edu>\r\nTo: <suport.unitat@upc.edu>\r\n\
@@ -303,6 +335,50 @@ fn main() {
             name: "10 MB attachment (14 MB mail)",
             iterations: scale(8),
             mail: Box::new(big_attachment(10 * 1024 * 1024)),
+            expect_code: 0,
+        },
+        Case {
+            name: "750 KiB attachment (1 MB mail)",
+            iterations: scale(8),
+            mail: Box::new(big_attachment(750 * 1024)),
+            expect_code: 0,
+        },
+        Case {
+            name: "36 MiB attachment (50 MB mail, just under max_mail_bytes)",
+            iterations: scale(3).min(3),
+            mail: Box::new(big_attachment(36 * 1024 * 1024)),
+            expect_code: 0,
+        },
+        Case {
+            name: "hostile: 200k nested divs (2.2 MB HTML)",
+            iterations: scale(8),
+            mail: Box::new(html_body(
+                "deep",
+                "Deep".into(),
+                format!("{}x{}", "<div>".repeat(200_000), "</div>".repeat(200_000)),
+            )),
+            expect_code: 0,
+        },
+        Case {
+            name: "hostile: 100k attachments (REJECT)",
+            iterations: scale(5),
+            mail: Box::new(many_attachments),
+            expect_code: 2,
+        },
+        Case {
+            name: "hostile: 1 MB subject (cut to 255 chars)",
+            iterations: scale(8),
+            mail: Box::new(html_body("subject", "s".repeat(1 << 20), "<p>x</p>".into())),
+            expect_code: 0,
+        },
+        Case {
+            name: "hostile: attribute-splitting PGP payload",
+            iterations: scale(30),
+            mail: Box::new(html_body(
+                "pgp",
+                "PGP".into(),
+                r#"<p>hello</p><img src="x" class="-----BEGIN PGP SIGNATURE-----"><p>-----END PGP SIGNATURE-----" onerror=alert(document.domain) x=</p>"#.into(),
+            )),
             expect_code: 0,
         },
         Case {

@@ -2,7 +2,7 @@
 //! file in the same folder, which then takes the final name. Used by the quarantine
 //! (durable) and by the simulator's state (consistent between processes only).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Re
     );
     let tmp = dir.join(format!(".tmp-{unique}"));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // 0600 whatever the umask (issue 10): quarantined mail is other people's mail.
+        let mut f = super::private_files::file_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         match durability {
             Durability::Fsync => {

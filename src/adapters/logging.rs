@@ -3,7 +3,7 @@
 //! report, with every configured secret replaced by `***` in whatever is written.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -177,9 +177,12 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
 
 fn open_append(path: &Path) -> io::Result<File> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        super::private_files::create_dir_all(parent)?;
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    super::private_files::file_options()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// Per-event writer: the fmt layer writes one whole line through it.

@@ -4,10 +4,13 @@
 pub mod atomic_file;
 pub mod http;
 pub mod imap;
+pub mod identity_rest;
 pub mod journal;
+pub mod ldap;
 pub mod logging;
 pub mod mail;
 pub mod planning;
+pub mod private_files;
 pub mod quarantine;
 pub mod report;
 pub mod retry;

@@ -65,7 +65,7 @@ impl Quarantine {
         reason: &str,
         now: DateTime<FixedOffset>,
     ) -> io::Result<PathBuf> {
-        fs::create_dir_all(&self.dir)?;
+        super::private_files::create_dir_all(&self.dir)?;
         let stamp = now.with_timezone(&Utc).format("%Y%m%dT%H%M%S%.3fZ");
         // The first 6 bytes of the digest: 12 hex digits.
         let stem = format!("{stamp}-{:.12x}", Sha256::digest(raw));

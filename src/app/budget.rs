@@ -9,8 +9,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use crate::domain::identity::Person;
-use crate::ports::{IdentityDirectory, PortError};
+use super::Settings;
+use super::identity::{Found, UserLookup};
+use crate::ports::PortError;
 
 /// How many bus calls of the variable kind one mail may still make.
 #[derive(Debug)]
@@ -49,14 +50,14 @@ impl CallBudget {
 
 type Cached<T> = RefCell<HashMap<String, Result<T, PortError>>>;
 
-/// An identity directory that counts its calls on a [`CallBudget`] and answers a
-/// repeated question from memory (transient failures are not kept: a later
-/// question may succeed).
+/// The identity chain of a mail, counting its look-ups on a [`CallBudget`] and
+/// answering a repeated address from memory (transient failures are not kept: a
+/// later question may succeed). Since the chain can hold several directories
+/// (issue 13), one look-up of a new address counts as one call.
 pub struct BudgetedDirectory<'a, I> {
     inner: &'a I,
     budget: &'a CallBudget,
-    persons: Cached<Option<Person>>,
-    by_email: Cached<Vec<String>>,
+    lookups: Cached<Option<(String, Found)>>,
 }
 
 impl<'a, I> BudgetedDirectory<'a, I> {
@@ -64,35 +65,26 @@ impl<'a, I> BudgetedDirectory<'a, I> {
         Self {
             inner,
             budget,
-            persons: RefCell::default(),
-            by_email: RefCell::default(),
+            lookups: RefCell::default(),
         }
     }
 }
 
-impl<I: IdentityDirectory> IdentityDirectory for BudgetedDirectory<'_, I> {
-    async fn person(&self, cn: &str) -> Result<Option<Person>, PortError> {
-        if let Some(r) = self.persons.borrow().get(cn) {
+impl<I: UserLookup> UserLookup for BudgetedDirectory<'_, I> {
+    async fn lookup(
+        &self,
+        canonical: &str,
+        settings: &Settings,
+    ) -> Result<Option<(String, Found)>, PortError> {
+        if let Some(r) = self.lookups.borrow().get(canonical) {
             return r.clone();
         }
         self.budget.spend();
-        let r = self.inner.person(cn).await;
+        let r = self.inner.lookup(canonical, settings).await;
         if !matches!(r, Err(PortError::Transient(_))) {
-            self.persons.borrow_mut().insert(cn.to_string(), r.clone());
-        }
-        r
-    }
-
-    async fn persons_by_email(&self, email: &str) -> Result<Vec<String>, PortError> {
-        if let Some(r) = self.by_email.borrow().get(email) {
-            return r.clone();
-        }
-        self.budget.spend();
-        let r = self.inner.persons_by_email(email).await;
-        if !matches!(r, Err(PortError::Transient(_))) {
-            self.by_email
+            self.lookups
                 .borrow_mut()
-                .insert(email.to_string(), r.clone());
+                .insert(canonical.to_string(), r.clone());
         }
         r
     }

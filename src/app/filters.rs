@@ -4,13 +4,16 @@
 use tracing::{info, warn};
 
 use super::budget::CallBudget;
-use super::identity::{find_requester, find_username};
+use super::identity::{
+    SenderIdentity, email_without_lookup, find_username, resolve_sender, sender_authenticity,
+};
 use super::{Delivery, Ports, Settings, port_status};
 use crate::domain::bus_text::{is_xml_char, safe_file_name};
 use crate::domain::filters::{
     FilterKind, choose_author, find_ticket_id, is_private, new_ticket_defaults, notify,
 };
 use crate::domain::html;
+use crate::domain::limits;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::rules;
@@ -18,7 +21,8 @@ use crate::domain::texts::{self, Uploaded};
 use crate::domain::ticket::{
     CommentKind, ESTAT_OBERT, NewAttachment, NewComment, TicketChanges, TicketInfo,
 };
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
+use crate::domain::trust::{self, Authenticity, CcRequester, NonParticipantReplies, keys};
+use crate::ports::{Clock, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Why a filter did not finish.
 #[derive(Debug)]
@@ -34,6 +38,10 @@ enum Failure {
     RateLimited { sender: String, limit: u32 },
     /// The rate-limit store could not be read: retry later rather than risk a flood.
     RateStore(PortError),
+    /// The ticket reached `max_comentaris_per_tiquet_hora`.
+    CommentLimit { code: String, limit: u32 },
+    /// The body's CPU-bound preparation failed (a panic in the blocking task).
+    Cpu(String),
 }
 
 impl Failure {
@@ -43,8 +51,9 @@ impl Failure {
             Failure::Directory(err) if err.is_transient() => Status::TempFail,
             Failure::Directory(_) => Status::Error,
             Failure::Journal(_) => Status::TempFail,
-            Failure::RateLimited { .. } => Status::Reject,
+            Failure::RateLimited { .. } | Failure::CommentLimit { .. } => Status::Reject,
             Failure::RateStore(_) => Status::TempFail,
+            Failure::Cpu(_) => Status::Error,
         }
     }
 
@@ -57,35 +66,63 @@ impl Failure {
                 format!("límit de tiquets nous per hora superat: {sender} ({limit} per hora)")
             }
             Failure::RateStore(err) => format!("comptador de tiquets nous: {err}"),
+            Failure::CommentLimit { code, limit } => {
+                format!("límit de comentaris per hora superat al tiquet {code} ({limit} per hora)")
+            }
+            Failure::Cpu(err) => format!("preparació del cos del mail: {err}"),
         }
     }
 }
 
-/// The body as GN6 gets it: sanitised (and cleaned when `full`), `cid:` references
-/// of the uploaded inline images rewritten to GN6 links, then — when `full` — the
-/// images still pointing at `cid:` dropped, then the list of the other attachments.
-/// This order is the one `html` asks for: cleaning must not see the rewritten links
-/// disappear, and dangling `cid:` images are only known after the rewrite.
-fn body_with_attachments(
-    body: &str,
-    full: bool,
-    is_reply: bool,
+/// The body as GN6 gets it, through the one HTML pipeline (`crate::domain::html`):
+/// parsed into the allow-listed tree, cleaned when `full`, `cid:` images pointed at the
+/// uploaded attachments and the others listed, the header line put first, and only then
+/// serialised. No string edit of HTML happens before or after.
+fn description(
+    body: &html::Body,
+    header: &str,
     uploaded: &[Uploaded<'_>],
+    left_out: &[String],
 ) -> String {
-    link_cleaned(&html::clean(body, full, is_reply), full, uploaded)
+    let mut body = body.clone();
+    body.link_attachments(uploaded);
+    body.append_list("No lliurat amb aquest correu:", left_out);
+    body.prepend_header(header);
+    body.render().into_string()
 }
 
-/// The part of [`body_with_attachments`] after cleaning, so that a caller needing the
-/// body both before and after the upload cleans it (the costly part) only once.
-fn link_cleaned(cleaned: &str, full: bool, uploaded: &[Uploaded<'_>]) -> String {
-    let (linked, listing) = texts::link_attachments(cleaned, uploaded);
-    let mut linked = if full {
-        html::remove_cid_images(&linked)
-    } else {
-        linked
-    };
-    linked.push_str(&listing);
-    linked
+/// The mail's body parsed and, when `full`, cleaned (§6): the costly part, done once
+/// per mail even when the description is written twice. It runs as a blocking task so
+/// that the mail's deadline holds against it (an async timeout cannot stop code that
+/// never yields); while it runs, a deadline that passes is a pure-CPU timeout, which a
+/// retry would only repeat (see [`super::deliver_with_deadline`]).
+async fn parsed_body(
+    mail: &Mail,
+    settings: &Settings,
+    full: bool,
+    is_reply: bool,
+) -> Result<html::Body, Failure> {
+    let source = mail.description_html().into_owned();
+    let max_depth = settings.limits.mail.html_max_depth;
+    let cpu = super::CpuStage::enter();
+    let body = tokio::task::spawn_blocking(move || {
+        let mut body = html::Body::parse(&source, max_depth);
+        drop(source);
+        if full {
+            body.clean(is_reply);
+        }
+        if body.flattened() > 0 {
+            body.append_note(&format!(
+                "[mailtoticket: {} elements HTML niats més enllà del límit de {max_depth} nivells s'han aplanat a text]",
+                body.flattened()
+            ));
+        }
+        body
+    })
+    .await
+    .map_err(|e| Failure::Cpu(e.to_string()))?;
+    cpu.leave();
+    Ok(body)
 }
 
 /// What one filter did.
@@ -114,8 +151,10 @@ pub(super) struct Run<'a, T, I> {
     journal: &'a dyn Journal,
     rate: &'a dyn RateLimit,
     automatic: bool,
-    /// The requester lookup (§4), done at most once per mail.
-    requester: Option<Option<String>>,
+    /// What our MTA says of the From (issue 10), computed once.
+    authenticity: Authenticity,
+    /// The sender's identity (§4, issue 10), resolved at most once per mail.
+    sender: Option<SenderIdentity>,
     /// Bus calls left for look-ups, requesters and uploads (issue 19 §3).
     budget: &'a CallBudget,
     /// What this mail could not deliver (a refused file, what the call cap left out),
@@ -130,7 +169,7 @@ pub const ATTACHMENT_FAILED_PREFIX: &str = "error:";
 impl<'a, T, I> Run<'a, T, I>
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: super::identity::UserLookup,
 {
     pub(super) fn new(
         mail: &'a Mail,
@@ -139,6 +178,14 @@ where
         automatic: bool,
         budget: &'a CallBudget,
     ) -> Self {
+        let authenticity = sender_authenticity(mail, settings);
+        if authenticity != Authenticity::Off {
+            info!(
+                "Autenticació del remitent {}: {}",
+                mail.sender(),
+                authenticity.describe()
+            );
+        }
         Run {
             mail,
             settings,
@@ -148,25 +195,14 @@ where
             journal: ports.journal,
             rate: ports.rate,
             automatic,
-            requester: None,
+            authenticity,
+            sender: None,
             budget,
             left_out: std::cell::RefCell::default(),
         }
     }
 
     /// The ticket's note of what could not be delivered (empty when all was).
-    fn left_out_html(&self) -> String {
-        let left = self.left_out.borrow();
-        if left.is_empty() {
-            return String::new();
-        }
-        let items: String = left
-            .iter()
-            .map(|l| format!("<li>{}</li>", texts::escape_text(l)))
-            .collect();
-        format!("<br><br>No lliurat amb aquest correu:<ul>{items}</ul>")
-    }
-
     fn leave_out(&self, what: String) {
         warn!("No lliurat: {what}");
         self.left_out.borrow_mut().push(what);
@@ -234,7 +270,7 @@ where
                             .or_else(|| self.journal.done(&Step::CommentAdded)),
                         reason,
                         class: None,
-                        requester: self.requester.clone().flatten(),
+                        requester: self.sender.as_ref().and_then(|s| s.user.clone()),
                     };
                 }
             }
@@ -243,16 +279,28 @@ where
         Delivery::new(Status::Reject, "cap filtre aplicable")
     }
 
-    async fn requester(&mut self) -> Result<Option<String>, Failure> {
-        if let Some(found) = &self.requester {
+    async fn sender(&mut self) -> Result<SenderIdentity, Failure> {
+        if let Some(found) = &self.sender {
             return Ok(found.clone());
         }
-        let found = find_requester(self.mail, self.settings, self.identity)
+        let found = resolve_sender(self.mail, self.settings, self.identity, &self.authenticity)
             .await
-            .map_err(Failure::Directory)?
-            .map(|(user, _)| user);
-        self.requester = Some(found.clone());
+            .map_err(Failure::Directory)?;
+        self.sender = Some(found.clone());
         Ok(found)
+    }
+
+    async fn requester(&mut self) -> Result<Option<String>, Failure> {
+        Ok(self.sender().await?.user)
+    }
+
+    /// emailSolicitant of a new ticket: the resolved sender's when known, else
+    /// decided without the directory.
+    fn requester_email(&self) -> String {
+        match &self.sender {
+            Some(s) => s.email.clone(),
+            None => email_without_lookup(self.mail, self.settings, &self.authenticity),
+        }
     }
 
     fn record(&self, step: &Step, value: &str) -> Result<(), Failure> {
@@ -289,12 +337,52 @@ where
             ));
         };
         info!("Resposta al tiquet {code} (trobat a {})", source.label());
+        if source != crate::domain::filters::IdSource::Subject {
+            // GN6's notification ids carry no prefix derivable from the ticket: the
+            // number is all that can be checked (issue 10 §2).
+            info!(
+                "Referència {}: només se n'ha fet servir el número de tiquet",
+                source.label()
+            );
+        }
         let Some(mut ticket) = self.query(&code).await? else {
             return Ok(Outcome::NotApplicable(format!(
                 "el tiquet {code} no existeix"
             )));
         };
-        if kind == FilterKind::ReplyReobrint && ticket.is_closed() {
+        let sender = self.sender().await?;
+        let cc = self.rate.cc_requesters(&code).map_err(Failure::RateStore)?;
+        let addresses: Vec<&str> = sender.addresses.iter().map(String::as_str).collect();
+        let participant = trust::participant(
+            sender.user.as_deref(),
+            &addresses,
+            &sender.authenticity,
+            &ticket.solicitant,
+            &s.identity.canonical(&ticket.email_solicitant),
+            &cc,
+            &s.trust.agents,
+        );
+        let mode = s.trust.non_participants;
+        match &participant {
+            Some(p) => info!("El remitent és participant del tiquet {code} ({p:?})"),
+            None => info!(
+                "El remitent {} no és participant del tiquet {code} (respostes_no_participants: {mode:?})",
+                self.mail.sender()
+            ),
+        }
+        if participant.is_none() && mode == NonParticipantReplies::Nou {
+            return Ok(Outcome::NotApplicable(format!(
+                "el remitent no és participant del tiquet {code}: es tracta com a mail nou"
+            )));
+        }
+        // Only a participant (or anyone, with the old `public`) reopens a ticket.
+        let may_reopen = participant.is_some() || mode == NonParticipantReplies::Public;
+        if kind == FilterKind::ReplyReobrint && ticket.is_closed() && !may_reopen {
+            return Ok(Outcome::NotApplicable(format!(
+                "el tiquet {code} està tancat i un no participant no el reobre"
+            )));
+        }
+        if kind == FilterKind::ReplyReobrint && ticket.is_closed() && may_reopen {
             if self.automatic {
                 return Ok(Outcome::NotApplicable(format!(
                     "el tiquet {code} està tancat i un mail automàtic no el reobre"
@@ -328,28 +416,34 @@ where
             }
         }
 
-        let found = self.requester().await?;
+        let found = sender.user.clone();
         // Compared in canonical form, so that `x@ac.upc.es` written by an old client
-        // still matches the `x@ac.upc.edu` GN6 stored.
-        let senders = [
-            s.identity.canonical(self.mail.requester_email()),
-            s.identity.canonical(self.mail.sender()),
-        ];
-        let senders = [senders[0].as_str(), senders[1].as_str()];
+        // still matches the `x@ac.upc.edu` GN6 stored. A failed From speaks for nobody.
+        let senders: Vec<&str> = if sender.authenticity.failed() {
+            Vec::new()
+        } else {
+            addresses.clone()
+        };
         let on_ticket = TicketInfo {
             email_solicitant: s.identity.canonical(&ticket.email_solicitant),
             ..ticket.clone()
         };
         let author = choose_author(found.as_deref(), &senders, &on_ticket, &s.usuari_extern);
         let author = author.username().to_string();
-        let private = is_private(&self.mail.subject, &s.regex_privat);
-        let notificar = notify(
-            &author,
-            &ticket,
-            private,
-            s.notificar_comentaris_afegits,
-            self.automatic,
+        let policy = trust::comment_policy(
+            participant.is_some(),
+            is_private(&self.mail.subject, &s.regex_privat),
+            mode,
         );
+        let private = policy.private;
+        let notificar = policy.may_notify
+            && notify(
+                &author,
+                &ticket,
+                private,
+                s.notificar_comentaris_afegits,
+                self.automatic,
+            );
         info!(
             "Autor del comentari: {author}; {}; notificar: {}",
             if private { "privat" } else { "públic" },
@@ -357,11 +451,18 @@ where
         );
 
         let uploaded = self.upload_attachments(&code, &author).await?;
-        let descripcio = format!(
-            "{}{}{}",
-            texts::comment_header(&self.sender_text(), &self.when()),
-            body_with_attachments(&self.mail.body_html, s.netejar_mail_reply, true, &uploaded),
-            self.left_out_html()
+        let mut body = parsed_body(self.mail, s, s.netejar_mail_reply, true).await?;
+        if policy.marked {
+            body.prepend_header(&trust::non_participant_line(
+                &self.sender_text(),
+                &sender.authenticity,
+            ));
+        }
+        let descripcio = description(
+            &body,
+            &texts::comment_header(&self.sender_text(), &self.when()),
+            &uploaded,
+            &self.left_out.borrow(),
         );
         if self.journal.done(&Step::CommentAdded).is_some() {
             info!("El comentari ja es va afegir en una entrega anterior");
@@ -383,12 +484,14 @@ where
                 "AfegirComentariTiquet",
                 &format!("comentari al tiquet {code}"),
             );
+            self.check_comment_limit(&code)?;
             self.record_intent(&step)?;
             self.tickets
                 .add_comment(&comment)
                 .await
                 .map_err(gn6("AfegirComentariTiquet"))?;
             self.record(&Step::CommentAdded, &code)?;
+            self.note_event(&keys::ticket_comments(&code));
             info!("Comentari afegit al tiquet {code}");
         }
         Ok(Outcome::Done {
@@ -400,10 +503,16 @@ where
 
     /// §5.3.
     async fn nou(&mut self) -> FilterResult {
+        if self.authenticity.failed() {
+            return Ok(Outcome::NotApplicable(format!(
+                "el remitent {} no ha superat l'autenticació",
+                self.mail.sender()
+            )));
+        }
         let Some(user) = self.requester().await? else {
             return Ok(Outcome::NotApplicable(format!(
                 "no trobo l'usuari de {}",
-                self.mail.requester_email()
+                self.requester_email()
             )));
         };
         self.create(&user, false).await
@@ -419,7 +528,8 @@ where
     async fn create(&mut self, user: &str, external: bool) -> FilterResult {
         let s = self.settings;
         let mail = self.mail;
-        let mut ticket = new_ticket_defaults(user, mail.requester_email(), &s.equip_resolutor_nous);
+        let mut ticket =
+            new_ticket_defaults(user, &self.requester_email(), &s.equip_resolutor_nous);
         let applied = rules::apply(&s.rules, mail, &mut ticket);
         if !applied.is_empty() {
             info!("Regles de valors_defecte aplicades: {applied:?}");
@@ -430,12 +540,26 @@ where
         // Checked against what the bus carries before the first call: a subject made
         // only of characters XML 1.0 cannot carry gets the default, as an empty one.
         let subject: String = mail.subject.chars().filter(|&c| is_xml_char(c)).collect();
-        ticket.assumpte = texts::subject_or_default(&subject, user);
+        ticket.assumpte = limits::truncate_chars(
+            &texts::subject_or_default(&subject, user),
+            s.limits.mail.max_subject_chars,
+        );
         let header = texts::ticket_header(&self.sender_text(), mail.template_to(), &self.when());
         let full = s.netejar_mail_nou;
         // Cleaned once: the description is written before the upload and again after.
-        let cleaned = html::clean(&mail.body_html, full, false);
-        ticket.descripcio = format!("{header}{}", link_cleaned(&cleaned, full, &[]));
+        let mut body = parsed_body(mail, s, full, false).await?;
+        let subject_chars = mail.subject.chars().count();
+        if subject_chars > s.limits.mail.max_subject_chars {
+            // Not silently dropped: the whole subject goes into the description.
+            body.append_note(&format!(
+                "[mailtoticket: l'assumpte tenia {subject_chars} caràcters i s'ha tallat a {} (max_subject_chars); l'assumpte sencer és: {}]",
+                s.limits.mail.max_subject_chars, mail.subject
+            ));
+        }
+        if self.authenticity.failed() {
+            body.prepend_header(&trust::failed_auth_line(&self.sender_text()));
+        }
+        ticket.descripcio = description(&body, &header, &[], &[]);
 
         let code = match self.journal.done(&Step::TicketCreated) {
             Some(code) => {
@@ -448,7 +572,7 @@ where
             {
                 Some(code) => code,
                 None => {
-                    self.check_rate_limit()?;
+                    self.check_rate_limit(user, external)?;
                     self.record_intent(&Step::TicketCreated)?;
                     let code = self
                         .tickets
@@ -457,7 +581,7 @@ where
                         .map_err(gn6("AltaTiquet"))?;
                     self.record(&Step::TicketCreated, &code)?;
                     info!("Ticket creat: {code}");
-                    self.note_new_ticket();
+                    self.note_new_ticket(user, external);
                     code
                 }
             },
@@ -467,11 +591,7 @@ where
         // Before the description update, so that the ticket can say which requesters
         // the call cap left out.
         self.add_cc_requesters(&code, user).await?;
-        let descripcio = format!(
-            "{header}{}{}",
-            link_cleaned(&cleaned, full, &uploaded),
-            self.left_out_html()
-        );
+        let descripcio = description(&body, &header, &uploaded, &self.left_out.borrow());
         let changed = descripcio != ticket.descripcio;
         let data_resol = if s.assignar_data_resolucio_amb_data_creacio {
             let now = self.clock.now();
@@ -545,8 +665,10 @@ where
             .find_tickets(user, &from)
             .await
             .map_err(gn6("ConsultaTiquetsDades"))?;
-        // The header up to its closing bracket: what follows it may have been rewritten.
-        let fingerprint = header.rfind(']').map_or(header, |i| &header[..=i]);
+        // The header as the pipeline writes it, up to its closing bracket: what follows
+        // it may have been rewritten.
+        let header = description(&html::Body::from_text(""), header, &[], &[]);
+        let fingerprint = header.rfind(']').map_or(header.as_str(), |i| &header[..=i]);
         let mut matching = found.iter().filter(|t| {
             t.solicitant.trim() == user.trim()
                 && t.assumpte.trim() == assumpte.trim()
@@ -564,7 +686,7 @@ where
         info!(
             "El tiquet {code} ja es va crear en una entrega anterior (resposta perduda): l'adopto"
         );
-        self.note_new_ticket();
+        self.note_new_ticket(user, false);
         Ok(Some(code))
     }
 
@@ -580,49 +702,95 @@ where
         }
     }
 
-    /// Who the per-hour limit counts: the From address, else the requester address.
+    /// Who the per-hour limit counts: the From address, else the requester address;
+    /// a From that failed authentication is counted apart (issue 10), so that forged
+    /// mail cannot lock the real owner of the address out.
     fn rate_sender(&self) -> String {
         let sender = if self.mail.sender().is_empty() {
             self.mail.requester_email()
         } else {
             self.mail.sender()
         };
-        self.settings.identity.canonical(sender)
+        let sender = self.settings.identity.canonical(sender);
+        if self.authenticity.failed() {
+            keys::unauthenticated(&sender)
+        } else {
+            keys::sender(&sender)
+        }
     }
 
-    /// Loop protection: a sender that already has `max_tickets_per_hour` new tickets
-    /// in the last hour gets no more (an auto-responder answering our notices would
-    /// otherwise open tickets without end). Only asked before a real AltaTiquet, so a
-    /// resumed run of a ticket already created is never refused.
-    fn check_rate_limit(&self) -> Result<(), Failure> {
+    /// The counters a new ticket for `user` goes to: the sender address and, for a
+    /// resolved requester (not the shared external user), the requester too, so that
+    /// rotating From addresses with one Reply-To gains nothing.
+    fn ticket_keys(&self, user: &str, external: bool) -> Vec<String> {
+        let mut out = vec![self.rate_sender()];
+        let user = user.trim();
+        if !external && !user.is_empty() && user != self.settings.usuari_extern.trim() {
+            out.push(keys::requester(user));
+        }
+        out
+    }
+
+    /// Loop protection: a sender (or requester) that already has `max_tickets_per_hour`
+    /// new tickets in the last hour gets no more (an auto-responder answering our
+    /// notices would otherwise open tickets without end). Only asked before a real
+    /// AltaTiquet, so a resumed run of a ticket already created is never refused.
+    fn check_rate_limit(&self, user: &str, external: bool) -> Result<(), Failure> {
         let limit = self.settings.limits.max_tickets_per_hour;
         if limit == 0 {
             return Ok(());
         }
-        let sender = self.rate_sender();
         let since = self.clock.now() - chrono::TimeDelta::hours(1);
-        let count = self
-            .rate
-            .count_new_tickets(&sender, since)
-            .map_err(Failure::RateStore)?;
-        if count >= limit {
-            warn!(
-                "Límit de tiquets nous superat: {sender} ja té {count} tiquets nous en l'última hora (màxim {limit}); no en creo cap més"
-            );
-            return Err(Failure::RateLimited { sender, limit });
+        for key in self.ticket_keys(user, external) {
+            let count = self.rate.count(&key, since).map_err(Failure::RateStore)?;
+            if !trust::within(count, limit) {
+                warn!(
+                    "Límit de tiquets nous superat: {key} ja té {count} tiquets nous en l'última hora (màxim {limit}); no en creo cap més"
+                );
+                return Err(Failure::RateLimited { sender: key, limit });
+            }
         }
         Ok(())
     }
 
     /// Counts the ticket just created. A failure here only loses one count: the
     /// ticket exists and is journalled, so the run goes on.
-    fn note_new_ticket(&self) {
+    fn note_new_ticket(&self, user: &str, external: bool) {
         if self.settings.limits.max_tickets_per_hour == 0 {
             return;
         }
-        let sender = self.rate_sender();
-        if let Err(e) = self.rate.note_new_ticket(&sender, self.clock.now()) {
-            warn!("No puc comptar el tiquet nou de {sender}: {e}");
+        for key in self.ticket_keys(user, external) {
+            self.note_event(&key);
+        }
+    }
+
+    /// `max_comentaris_per_tiquet_hora`: a flood of replies into one ticket (and of
+    /// the notices GN6 would send for them) stops at the limit.
+    fn check_comment_limit(&self, code: &str) -> Result<(), Failure> {
+        let limit = self.settings.limits.max_comments_per_ticket_hour;
+        if limit == 0 {
+            return Ok(());
+        }
+        let since = self.clock.now() - chrono::TimeDelta::hours(1);
+        let count = self
+            .rate
+            .count(&keys::ticket_comments(code), since)
+            .map_err(Failure::RateStore)?;
+        if !trust::within(count, limit) {
+            warn!(
+                "Límit de comentaris superat: el tiquet {code} ja té {count} comentaris en l'última hora (màxim {limit})"
+            );
+            return Err(Failure::CommentLimit {
+                code: code.to_string(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn note_event(&self, key: &str) {
+        if let Err(e) = self.rate.note(key, self.clock.now()) {
+            warn!("No puc comptar {key}: {e}");
         }
     }
 
@@ -638,7 +806,7 @@ where
         let mut uploaded = Vec::with_capacity(self.mail.attachments.len());
         for (n, a) in self.mail.attachments.iter().enumerate() {
             let step = Step::Attachment(n);
-            let name = safe_file_name(&a.name, n, &a.content_type);
+            let name = limits::clean_file_name(&safe_file_name(&a.name, n, &a.content_type));
             let codi_annex = match self.journal.done(&step) {
                 Some(c) => match c.strip_prefix(ATTACHMENT_FAILED_PREFIX) {
                     Some(why) => {
@@ -695,7 +863,7 @@ where
                 }
             };
             uploaded.push(Uploaded {
-                name: &a.name,
+                name,
                 content_type: &a.content_type,
                 content_id: a.content_id.as_deref(),
                 codi_annex,
@@ -775,6 +943,14 @@ where
                 Ok(()) => {
                     self.record(&step, &user)?;
                     info!("Sol·licitant {user} afegit al tiquet {code}");
+                    // A participant of the ticket from now on (issue 10).
+                    let cc = CcRequester {
+                        address: self.settings.identity.canonical(address),
+                        username: user.clone(),
+                    };
+                    if let Err(e) = self.rate.note_cc_requester(code, &cc) {
+                        warn!("No puc desar {address} com a participant del tiquet {code}: {e}");
+                    }
                 }
                 Err(e) if e.is_transient() => {
                     return Err(gn6("AfegirSolicitantTiquet")(e));

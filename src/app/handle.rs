@@ -8,13 +8,15 @@
 
 use tracing::{error, info, warn};
 
+use super::hourly::Budgets;
 use super::{Delivery, Ports, ReportPolicy, Settings, decided_with_deadline};
 use crate::domain::classify::{self, Decision};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::{LOOP_HEADER, Status};
+use crate::domain::trust::ReportVerdict;
 use crate::ports::{
-    Clock, ErrorReport, IdentityDirectory, Journal, JournalStore, MailDecoder, MailQuarantine,
-    Reporter, RunMeter, TicketSystem, error_chain,
+    Clock, ErrorReport, Journal, JournalStore, MailDecoder, MailQuarantine, Reporter, RunMeter,
+    TicketSystem, error_chain,
 };
 
 /// The outside world of one mail.
@@ -112,7 +114,7 @@ pub fn is_own_report(mail: &Mail, raw: &[u8]) -> bool {
 pub async fn handle<T, I>(raw: &[u8], settings: &Settings, ports: &MailPorts<'_, T, I>) -> Handled
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: super::identity::UserLookup,
 {
     info!("Llegeixo mail");
     let mail = ports.decoder.decode(raw);
@@ -159,20 +161,32 @@ where
     );
     // A repeated permanent outcome was reported (or quarantined) the first time.
     let mut reported = repeat;
+    let to_quarantine = !repeat
+        && matches!(status, Status::Error | Status::Reject | Status::Unknown)
+        && ports.quarantine.is_some();
     // Never report a report: with `notificar_errors_skip` that would loop forever.
-    if !own_report
-        && !repeat
-        && settings.reports.is_due(status)
-        && let Some(reporter) = ports.reporter
-    {
+    let to_report =
+        !own_report && !repeat && settings.reports.is_due(status) && ports.reporter.is_some();
+    // Issue 10: reports and quarantined mails are capped per hour.
+    let budgets = Budgets::new(
+        (to_report || to_quarantine)
+            .then(|| ports.journals.counters())
+            .flatten(),
+        ports.clock.now(),
+    );
+    let mut report_reason = reason.clone();
+    let report_allowed =
+        to_report && report_allowed(&budgets, &mail, status, settings, &mut report_reason);
+    if report_allowed && let Some(reporter) = ports.reporter {
         let report = ErrorReport {
             status,
-            reason: &reason,
+            reason: &report_reason,
             original: raw,
         };
         match reporter.report(report).await {
             Ok(to) => {
                 reported = true;
+                budgets.note_report(mail.sender());
                 info!("Informe d'errors enviat a {to}");
             }
             Err(e) => error!(
@@ -181,11 +195,18 @@ where
             ),
         }
     }
+    let quarantine_allowed = to_quarantine
+        && (budgets.quarantine(settings.reports.max_quarantined_per_hour)
+            || {
+                warn!(
+                    "Mail no desat a la quarantena: límit de {} per hora assolit ({} omesos en l'última hora)",
+                    settings.reports.max_quarantined_per_hour,
+                    budgets.quarantine_suppressed()
+                );
+                false
+            });
     // A mail nobody will retry is kept for `reprocess`; TEMPFAIL stays with the MTA.
-    if !repeat
-        && matches!(status, Status::Error | Status::Reject | Status::Unknown)
-        && let Some(quarantine) = ports.quarantine
-    {
+    if quarantine_allowed && let Some(quarantine) = ports.quarantine {
         match quarantine.keep(raw, status, &reason) {
             Ok(place) => {
                 reported = true;
@@ -209,6 +230,43 @@ where
     }
 }
 
+/// Whether the report is sent (issue 10): one per sender and hour for REJECT, the
+/// hourly cap in all; the reason of a report sent after omitted ones says how many.
+fn report_allowed(
+    budgets: &Budgets<'_>,
+    mail: &Mail,
+    status: Status,
+    settings: &Settings,
+    reason: &mut String,
+) -> bool {
+    let cap = settings.reports.max_per_hour;
+    match budgets.report(mail.sender(), status == Status::Reject, cap) {
+        ReportVerdict::Send => {
+            let omitted = budgets.reports_suppressed();
+            if omitted > 0 {
+                reason.push_str(&format!(
+                    " ({omitted} informes omesos en l'última hora per límit)"
+                ));
+            }
+            true
+        }
+        ReportVerdict::AlreadyReported => {
+            info!(
+                "Informe no enviat: ja se n'ha enviat un sobre {} en l'última hora",
+                mail.sender()
+            );
+            false
+        }
+        ReportVerdict::Capped => {
+            warn!(
+                "Informe no enviat: límit de {cap} informes per hora assolit ({} omesos en l'última hora)",
+                budgets.reports_suppressed()
+            );
+            false
+        }
+    }
+}
+
 /// The delivery under the mail's journal: the per-mail lock is taken before any
 /// SOAP work, so that a second process on the same mail waits here (or gives
 /// TEMPFAIL) instead of racing. Without the journal a retry could duplicate a
@@ -226,7 +284,7 @@ async fn journalled<T, I>(
 ) -> (Delivery, bool)
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: super::identity::UserLookup,
 {
     let journal = match ports.journals.begin(mail, raw) {
         Ok(j) => j,
@@ -339,6 +397,8 @@ mod tests {
         let on = |on_skip| ReportPolicy {
             enabled: true,
             on_skip,
+            max_per_hour: 0,
+            max_quarantined_per_hour: 0,
         };
         assert!(!on(false).is_due(Status::Skip));
         assert!(on(true).is_due(Status::Skip));
@@ -347,6 +407,8 @@ mod tests {
         let off = ReportPolicy {
             enabled: false,
             on_skip: true,
+            max_per_hour: 0,
+            max_quarantined_per_hour: 0,
         };
         assert!(!off.is_due(Status::Error));
     }

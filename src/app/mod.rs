@@ -36,9 +36,11 @@
 //! [`deliver_with_deadline`] bounds the whole mail; retries of read-only calls live in
 //! the `adapters::retry` decorator, so the use case never repeats a call itself.
 
+mod bounce;
 pub mod budget;
 mod filters;
 mod handle;
+mod hourly;
 pub mod identity;
 pub mod permanent;
 
@@ -58,7 +60,7 @@ use crate::domain::identity::IdentityRules;
 use crate::domain::mail::Mail;
 use crate::domain::outcome::{LOOP_HEADER, Status};
 use crate::domain::rules::Rule;
-use crate::ports::{Clock, IdentityDirectory, Journal, PortError, RateLimit, Step, TicketSystem};
+use crate::ports::{Clock, Journal, PortError, RateLimit, Step, TicketSystem};
 
 /// Settings of the use case, validated and compiled once (by
 /// `crate::config::Settings::build`, the only constructor): domain types only.
@@ -76,7 +78,8 @@ pub struct Settings {
     pub regex_message_id: Regex,
     /// `afegir_solicitants_addicionals_en_cc_nomes_via`, when set.
     pub cc_via: Option<Regex>,
-    /// `zona_horaria`; `None` = the offset of the clock's `now()` (the server's zone).
+    /// `zona_horaria`, else the server's zone read at load time; `None` = the offset
+    /// of the clock's `now()` (when the server's zone could not be told).
     pub time_zone: Option<Tz>,
     /// `adreces_propies` plus `notificar_errors_from`, bare and in canonical form.
     pub own_addresses: Vec<String>,
@@ -89,10 +92,30 @@ pub struct Settings {
     pub netejar_mail_reply: bool,
     pub assignar_data_resolucio_amb_data_creacio: bool,
     pub afegir_solicitants_addicionals_en_cc: bool,
-    /// `LDAP_SERVER_URL` is set (the LDAP step is not implemented: logged only).
-    pub ldap_configured: bool,
+    /// The identity chain in order (`directoris`, else the old order).
+    pub directories: Vec<identity::Source>,
+    /// `directoris_opcionals`: their failure counts as "not found".
+    pub optional_directories: Vec<identity::Source>,
     pub limits: Limits,
     pub reports: ReportPolicy,
+    /// Who may write into a ticket, and as whom (issue 10).
+    pub trust: TrustSettings,
+}
+
+/// The issue-10 settings, compiled (see `crate::domain::trust`); built with the
+/// rest by `config::Settings::build`.
+#[derive(Debug, Clone, Default)]
+pub struct TrustSettings {
+    /// `agents`.
+    pub agents: crate::domain::trust::NameList,
+    /// `respostes_no_participants`.
+    pub non_participants: crate::domain::trust::NonParticipantReplies,
+    /// `autenticacio_servidor`, trimmed, empty ones dropped.
+    pub servers: Vec<String>,
+    /// `autenticacio_requerida`.
+    pub required: crate::domain::trust::Requirement,
+    /// `remitents_formulari`, `dominis_confiats`, `confiar_sempre_reply_to`.
+    pub reply_to: crate::domain::trust::ReplyToPolicy,
 }
 
 /// Limits of one mail.
@@ -102,6 +125,10 @@ pub struct Limits {
     pub max_tickets_per_hour: u32,
     /// `deadline_secs`: the whole mail, start to end.
     pub deadline: Duration,
+    /// `max_comentaris_per_tiquet_hora`: comments per ticket and hour; 0 = unlimited.
+    pub max_comments_per_ticket_hour: u32,
+    /// `[limits]`: size, attachments, subject, HTML depth (issue 9).
+    pub mail: crate::domain::limits::Limits,
     /// `max_calls_per_mail`: bus calls for look-ups, requesters and uploads (issue 19 §3).
     pub max_calls_per_mail: usize,
 }
@@ -111,6 +138,11 @@ pub struct Limits {
 pub struct ReportPolicy {
     pub enabled: bool,
     pub on_skip: bool,
+    /// `max_informes_per_hora`: reports per hour in all (and one per sender and hour
+    /// for REJECT); 0 = unlimited.
+    pub max_per_hour: u32,
+    /// `max_quarantena_per_hora`: quarantined mails per hour; 0 = unlimited.
+    pub max_quarantined_per_hour: u32,
 }
 
 /// The bare address of `Name <a@b>` or `a@b`, lower-cased.
@@ -252,7 +284,7 @@ pub struct Ports<'a, T, I> {
 pub async fn deliver<T, I>(mail: &Mail, settings: &Settings, ports: &Ports<'_, T, I>) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let decision = classify::classify(mail, &settings.classify);
     deliver_decided(mail, settings, ports, &decision).await
@@ -268,11 +300,18 @@ pub(crate) async fn deliver_decided<T, I>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let journal = ports.journal;
     if let Some(d) = already_done(journal) {
         return d;
+    }
+
+    // Hard limits (issue 9): permanent, so the MTA does not retry what cannot pass.
+    if let Some(exceeded) = crate::domain::limits::check(mail, &settings.limits.mail) {
+        let reason = exceeded.reason();
+        warn!("Mail rebutjat per un límit: {reason}");
+        return Delivery::new(Status::Reject, reason);
     }
 
     if let Some(rule) = loop_rule(mail, settings) {
@@ -288,11 +327,24 @@ where
             info!("Remitent a mails_no_ticket ({item}): no el tracto");
             return Delivery::new(Status::Skip, format!("mails_no_ticket: {item}"));
         }
+        Decision::SkipAutomatic {
+            class: AutoClass::Bounce,
+            rule,
+        } => {
+            let d = bounce::bounce(mail, settings, ports, rule).await;
+            return completed(d, journal);
+        }
         Decision::SkipAutomatic { class, rule } => {
             let name = class_name(*class);
             info!("Mail automàtic ({name}, regla {rule}): no el tracto");
             let mut d = Delivery::new(Status::Skip, format!("mail automàtic: {name} ({rule})"));
             d.class = Some(name.to_string());
+            if matches!(class, AutoClass::OutOfOffice | AutoClass::AutoReply)
+                && let Some(code) = bounce::note_reply_to_notification(mail, settings, journal)
+            {
+                d.reason = format!("{}: resposta a una notificació del tiquet {code}", d.reason);
+                d.ticket = Some(code);
+            }
             return d;
         }
         Decision::Process { forced: false } => None,
@@ -302,6 +354,14 @@ where
             opts.mails_sempre_ticket.clear();
             opts.mails_no_ticket.clear();
             match classify::classify(mail, &opts) {
+                // A bounce never creates, reopens or notifies: no list forces one through.
+                Decision::SkipAutomatic {
+                    class: AutoClass::Bounce,
+                    rule,
+                } => {
+                    let d = bounce::bounce(mail, settings, ports, &rule).await;
+                    return completed(d, journal);
+                }
                 Decision::SkipAutomatic { class, rule } => {
                     info!(
                         "Mail automàtic ({}, regla {rule}) acceptat per mails_sempre_ticket: sense notificacions",
@@ -329,8 +389,12 @@ where
     let mut run = filters::Run::new(mail, settings, &budgeted, automatic.is_some(), &budget);
     let mut delivery = run.run_filters().await;
     delivery.class = automatic;
-    // Only a success closes the record: a REJECT or ERROR must be retried in full
-    // by `reprocess` once the cause is fixed (the steps done so far stay recorded).
+    completed(delivery, journal)
+}
+
+/// Only a success closes the record: a REJECT or ERROR must be retried in full
+/// by `reprocess` once the cause is fixed (the steps done so far stay recorded).
+fn completed(mut delivery: Delivery, journal: &dyn Journal) -> Delivery {
     if delivery.status == Status::Success
         && let Err(e) = journal.record(&Step::Completed, Status::Success.as_header())
     {
@@ -339,6 +403,34 @@ where
         delivery.reason = format!("diari: {e}");
     }
     delivery
+}
+
+tokio::task_local! {
+    /// Set by [`deliver_with_deadline`]: whether the run is inside CPU-bound work.
+    static CPU_STAGE: std::sync::Arc<std::sync::atomic::AtomicBool>;
+}
+
+/// Marks the CPU-bound part of a run (parsing and cleaning the body) from `enter` to
+/// `leave`. Not cleared on drop: when the deadline drops the run inside that part, the
+/// mark must still be there for [`deliver_with_deadline`] to read.
+pub(crate) struct CpuStage(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
+
+impl CpuStage {
+    pub(crate) fn enter() -> CpuStage {
+        let flag = CPU_STAGE.try_with(|f| f.clone()).ok();
+        if let Some(f) = &flag {
+            f.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        CpuStage(flag)
+    }
+}
+
+impl CpuStage {
+    pub(crate) fn leave(self) {
+        if let Some(f) = &self.0 {
+            f.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 /// [`deliver`] within an overall deadline. On expiry the run is dropped where it
@@ -352,7 +444,7 @@ pub async fn deliver_with_deadline<T, I>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let decision = classify::classify(mail, &settings.classify);
     decided_with_deadline(mail, settings, ports, &decision, deadline).await
@@ -367,11 +459,30 @@ pub(crate) async fn decided_with_deadline<T, I>(
 ) -> Delivery
 where
     T: TicketSystem,
-    I: IdentityDirectory,
+    I: identity::UserLookup,
 {
     let run = deliver_decided(mail, settings, ports, decision);
-    match tokio::time::timeout(deadline, run).await {
+    let cpu = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let timed = CPU_STAGE.scope(cpu.clone(), tokio::time::timeout(deadline, run));
+    match timed.await {
         Ok(delivery) => delivery,
+        Err(_) if cpu.load(std::sync::atomic::Ordering::SeqCst) => {
+            // Pure CPU work on this mail's own content, no I/O waited on: a retry
+            // would take as long again. Permanent (issue 9).
+            warn!(
+                "Temps esgotat preparant el cos del mail ({} s, deadline_secs): no es reintentarà",
+                deadline.as_secs_f64()
+            );
+            let mut d = Delivery::new(
+                Status::Reject,
+                "temps esgotat preparant el cos del mail (treball de CPU)",
+            );
+            d.ticket = ports
+                .journal
+                .done(&Step::TicketCreated)
+                .or_else(|| ports.journal.done(&Step::CommentAdded));
+            d
+        }
         Err(_) => {
             warn!(
                 "Temps esgotat: el mail no s'ha acabat de tractar en {} s (deadline_secs); es reintentarà",

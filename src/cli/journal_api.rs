@@ -139,5 +139,8 @@ pub fn known_mail(config: &Config, raw: &[u8]) -> Result<KnownMail, String> {
             record: None,
         });
     }
-    open(config).map_err(|e| e.to_string())?.lookup(&identity).map_err(|e| e.to_string())
+    open(config)
+        .map_err(|e| e.to_string())?
+        .lookup(&identity)
+        .map_err(|e| e.to_string())
 }

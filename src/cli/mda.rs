@@ -72,9 +72,11 @@ pub async fn handle(
     match (&services, mode.dry_run) {
         (Ok(s), true) => {
             let planner = PlanningTicketSystem::new(s.tickets.clone());
+            // The identity chain of this mail (its own per-run cache).
+            let directories = s.directories();
             let ports = MailPorts {
                 decoder: &decoder,
-                services: Ok((&planner, &s.identity)),
+                services: Ok((&planner, &directories)),
                 clock: &SystemClock,
                 journals: &snapshot,
                 reporter: None,
@@ -112,11 +114,14 @@ pub async fn handle(
                 retry_permanent: mode.retry_permanent,
             };
             let quarantine = Quarantine::new(config.quarantine_dir());
+            // The identity chain of this mail (its own per-run cache).
+            let directories = services.as_ref().ok().map(wiring::Services::directories);
             let ports = MailPorts {
                 decoder: &decoder,
-                services: match services {
-                    Ok(s) => Ok((&s.tickets, &s.identity)),
-                    Err(_) => Err(unavailable),
+                services: match (services, &directories) {
+                    (Ok(s), Some(chain)) => Ok((&s.tickets, chain)),
+                    (Err(_), _) => Err(unavailable),
+                    (Ok(_), None) => unreachable!("directories exist when services do"),
                 },
                 clock: &SystemClock,
                 journals: &journals,

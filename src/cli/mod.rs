@@ -2,6 +2,7 @@
 //! commands, over the configuration, the adapters and the use case.
 
 pub mod imap;
+pub mod classify;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
@@ -70,6 +71,8 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Read a mail on stdin and print its class and the rule that decided (no bus).
+    Classify,
     /// Run quarantined mails through the gateway again.
     Reprocess {
         /// A mail file to reprocess.
@@ -196,6 +199,7 @@ pub fn run() -> u8 {
                 1
             }
         },
+        Some(Command::Classify) => classify_stdin(cli.config.as_deref()),
         Some(command) => {
             #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
@@ -231,6 +235,39 @@ pub fn run() -> u8 {
                     }
                 }
             }
+        }
+    }
+}
+
+/// `classify`: the configuration when one is found (or asked for), else the defaults.
+fn classify_stdin(config_arg: Option<&str>) -> u8 {
+    let config = match load_config(config_arg) {
+        Ok(loaded) => loaded.config,
+        Err(e) if config_arg.is_some() => {
+            eprintln!("mailtoticket: {e}");
+            return 1;
+        }
+        Err(_) => match Config::from_toml("", Path::new("(defaults)")) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("mailtoticket: {e}");
+                return 1;
+            }
+        },
+    };
+    let mut raw = Vec::new();
+    if let Err(e) = io::stdin().lock().read_to_end(&mut raw) {
+        eprintln!("mailtoticket: cannot read the mail: {e}");
+        return 1;
+    }
+    match classify::report(&raw, &config) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("mailtoticket: {e}");
+            1
         }
     }
 }
@@ -279,13 +316,29 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 eprintln!("mailtoticket: lookup-user needs a configuration");
                 return 1;
             };
-            match crate::app::identity::find_username_and_step(
-                &address,
-                &settings.app,
-                &services.identity,
-            )
-            .await
-            {
+            // Every directory tried, in order, with its answer and time.
+            let canonical = settings.app.identity.canonical(&address);
+            let (attempts, result) = if canonical.is_empty() {
+                (Vec::new(), Ok(None))
+            } else {
+                services
+                    .directories()
+                    .lookup_traced(&canonical, &settings.app)
+                    .await
+            };
+            for a in &attempts {
+                let answer = match &a.answer {
+                    Ok(Some(user)) => format!("found {user}"),
+                    Ok(None) => "not found".to_string(),
+                    Err(e) => format!("FAILED: {e}"),
+                };
+                println!(
+                    "{:<18} {answer} ({} ms)",
+                    a.source.name(),
+                    a.elapsed.as_millis()
+                );
+            }
+            match result {
                 Ok(Some((user, step))) => {
                     println!("{user}\t(found by {step})");
                     0
@@ -372,7 +425,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 journal_api::release(config, p)
             })
         }
-        Command::Check | Command::ImportSettings { .. } => 0,
+        Command::Check | Command::ImportSettings { .. } | Command::Classify => 0,
     }
 }
 
@@ -508,6 +561,32 @@ fn check(arg: Option<&str>) -> u8 {
     for w in config.warnings(&path) {
         line(None, &w);
     }
+    // Issue 10: hostile senders and secrets.
+    let smtp = SmtpSettings::from_config(&config);
+    if let Some(problem) = crate::adapters::report::auth_without_tls(
+        smtp.credentials.is_some(),
+        smtp.starttls,
+        smtp.allow_auth_without_tls,
+    ) {
+        line(Some(false), &format!("smtp_user: {problem}"));
+    }
+    if config
+        .autenticacio_servidor
+        .iter()
+        .all(|s| s.trim().is_empty())
+    {
+        line(
+            None,
+            "autenticacio_servidor is empty: sender authenticity is not checked (forged From addresses are believed)",
+        );
+    }
+    for w in crate::adapters::private_files::mode_warnings(
+        Path::new(&config.log_file),
+        &config.state_dir(),
+        &config.quarantine_dir(),
+    ) {
+        line(None, &w);
+    }
     for w in short_secret_warnings(&config) {
         line(None, &w);
     }
@@ -597,12 +676,33 @@ fn check(arg: Option<&str>) -> u8 {
             Ok(_) => line(Some(true), &format!("{gn6}: ConsultaTiquetsDades answered")),
             Err(e) => line(Some(false), &format!("{gn6}: {e}")),
         }
-        match services.identity.person("mailtoticket").await {
-            Ok(_) => line(
-                Some(true),
-                &format!("{persones}: obtenirDadesPersona answered"),
-            ),
-            Err(e) => line(Some(false), &format!("{persones}: {e}")),
+        let order = config.directory_order();
+        if order.iter().any(|d| d == "persones") {
+            match services.identity.person("mailtoticket").await {
+                Ok(_) => line(
+                    Some(true),
+                    &format!("{persones}: obtenirDadesPersona answered"),
+                ),
+                Err(e) => line(Some(false), &format!("{persones}: {e}")),
+            }
+        }
+        if let Some(rest) = &services.rest {
+            use crate::ports::IdentityDirectory as _;
+            match rest.person("mailtoticket").await {
+                Ok(_) => line(
+                    Some(true),
+                    "identitat_digital: token and person look-up answered",
+                ),
+                Err(e) => line(Some(false), &format!("identitat_digital: {e}")),
+            }
+        }
+        if let Some(ldap) = &services.ldap {
+            use crate::ports::MailDirectory as _;
+            let url = config.ldap_server_url.as_deref().unwrap_or("");
+            match ldap.probe().await {
+                Ok(()) => line(Some(true), &format!("LDAP {url}: bind accepted")),
+                Err(e) => line(Some(false), &format!("LDAP {url}: {e}")),
+            }
         }
         if config.notificar_errors {
             let r = SmtpReporter::new(SmtpSettings::from_config(&config));

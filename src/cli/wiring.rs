@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::adapters::http::{HttpError, HttpTransport, HyperTransport, TransportConfig};
+use crate::adapters::identity_rest::{RestIdentityDirectory, RestSettings};
+use crate::adapters::ldap::{LdapDirectory, LdapSettings};
 use crate::adapters::mail::AttachmentFilters;
 use crate::adapters::retry::Retrying;
 use crate::adapters::soap::{
@@ -45,15 +47,36 @@ pub struct Services {
     pub identity: Identity,
     /// Kept alive while the run lasts (its server is a task of the runtime).
     pub sandbox: Option<RunningSandbox>,
+    /// The identity REST API, when the chain uses it.
+    pub rest: Option<Retrying<RestIdentityDirectory>>,
+    /// The LDAP directory, when the chain uses it.
+    pub ldap: Option<LdapDirectory>,
     /// The endpoint URLs in use (for `check`).
     pub gn6_url: String,
     pub persones_url: String,
 }
 
+/// The identity chain of one mail (a fresh per-run cache).
+pub type Chain<'a> = crate::app::identity::Directories<
+    'a,
+    Retrying<SoapIdentityDirectory<HyperTransport>>,
+    Retrying<RestIdentityDirectory>,
+    LdapDirectory,
+>;
+
 impl Services {
     /// SOAP calls made so far (for the summary line).
     pub fn soap_calls(&self) -> usize {
         self.transport.requests()
+    }
+
+    /// The identity directories in the configured order, with an empty cache.
+    pub fn directories(&self) -> Chain<'_> {
+        crate::app::identity::Directories::new(
+            &self.identity,
+            self.rest.as_ref(),
+            self.ldap.as_ref(),
+        )
     }
 }
 
@@ -119,7 +142,47 @@ pub async fn connect(config: &Config) -> Result<Services, WiringError> {
         password: config.password_gn6.clone(),
         domini: config.domini.clone(),
     };
+    let order = config.directory_order();
+    let rest = if order.iter().any(|d| d == "identitat_digital") {
+        #[cfg(feature = "sandbox")]
+        let simulated = sandbox.as_ref().map(RunningSandbox::identitat_url);
+        #[cfg(not(feature = "sandbox"))]
+        let simulated: Option<String> = None;
+        let base_url = match (&config.identitat_digital_url, simulated) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url,
+            (None, None) => crate::config::IDENTITAT_DIGITAL_URL.to_string(),
+        };
+        Some(Retrying::new(RestIdentityDirectory::new(
+            transport.clone(),
+            RestSettings {
+                base_url,
+                api_key: config.identitat_digital_apikey.clone().unwrap_or_default(),
+                not_found_statuses: config.identitat_digital_no_trobat.clone(),
+            },
+        )))
+    } else {
+        None
+    };
+    let ldap = if order.iter().any(|d| d == "ldap") {
+        let tls = crate::adapters::http::tls_client_config(config.ca_file.as_deref())
+            .map_err(WiringError::Transport)?;
+        Some(LdapDirectory::new(LdapSettings {
+            url: config.ldap_server_url.clone().unwrap_or_default(),
+            bind_dn: config.ldap_bind_user.clone(),
+            password: config.ldap_password.clone(),
+            base: config.ldap_base_search.clone().unwrap_or_default(),
+            starttls: config.ldap_starttls,
+            connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+            operation_timeout: Duration::from_secs(config.request_timeout_secs),
+            tls: std::sync::Arc::new(tls),
+        }))
+    } else {
+        None
+    };
     Ok(Services {
+        rest,
+        ldap,
         gn6_url: gn6_url.clone(),
         persones_url: persones_url.clone(),
         tickets: Retrying::new(SoapTicketSystem::new(

@@ -99,6 +99,24 @@ fn d_max_calls_per_mail() -> u32 {
 fn d_max_tickets_per_hour() -> u32 {
     20
 }
+fn d_respostes_no_participants() -> String {
+    "privat".into()
+}
+fn d_autenticacio_requerida() -> String {
+    "dmarc".into()
+}
+fn d_dominis_confiats() -> Vec<String> {
+    vec!["upc.edu".into()]
+}
+fn d_max_comentaris_per_tiquet_hora() -> u32 {
+    10
+}
+fn d_max_informes_per_hora() -> u32 {
+    30
+}
+fn d_max_quarantena_per_hora() -> u32 {
+    100
+}
 
 /// The whole configuration, as read from the TOML file. Unknown keys are refused
 /// so that a typo in a key name is reported instead of silently ignored.
@@ -267,6 +285,10 @@ pub struct Config {
     #[serde(default = "d_max_calls_per_mail")]
     pub max_calls_per_mail: u32,
 
+    /// `[limits]`: what one mail may make the gateway do (issue 9).
+    #[serde(default)]
+    pub limits: crate::domain::limits::Limits,
+
     // Sandbox.
     #[serde(default)]
     pub sandbox_dir: Option<PathBuf>,
@@ -274,6 +296,115 @@ pub struct Config {
     // Pull mode (`mailtoticket imap`, issue 12 §3).
     #[serde(default)]
     pub imap: Option<imap::ImapConfig>,
+    // Identity directories (issue 13).
+    /// The identity chain, in order (names in [`KNOWN_DIRECTORIES`]); default: the
+    /// old order, `mails_addicionals`, `persones`, then `identitat_digital` and `ldap`
+    /// when configured, then `patrons`.
+    #[serde(default)]
+    pub directoris: Option<Vec<String>>,
+    /// Directories whose failure counts as "not found" (logged) instead of a
+    /// temporary failure of the mail.
+    #[serde(default)]
+    pub directoris_opcionals: Vec<String>,
+    /// Upgrade an `ldap://` `LDAP_SERVER_URL` with StartTLS before binding (default
+    /// true: the bind password never travels in clear).
+    #[serde(default = "d_true", rename = "LDAP_STARTTLS")]
+    pub ldap_starttls: bool,
+    /// Base URL of the identity REST API; default UPC's (the sandbox's own with
+    /// `bus = "sandbox"`).
+    #[serde(default)]
+    pub identitat_digital_url: Option<String>,
+    /// API key of the identity REST API (`idProces` of its token request).
+    #[serde(default)]
+    pub identitat_digital_apikey: Option<String>,
+    /// File whose content is `identitat_digital_apikey`.
+    #[serde(default)]
+    pub identitat_digital_apikey_file: Option<PathBuf>,
+    /// HTTP statuses of the REST API that mean "nobody" (not documented: default 404).
+    #[serde(default = "d_not_found_statuses")]
+    pub identitat_digital_no_trobat: Vec<u16>,
+    /// The server's time zone (IANA name) read from `TZ` or the system by
+    /// [`Config::load`]; not a key of the file (see [`Config::server_time_zone`]).
+    #[serde(skip)]
+    server_zone: Option<String>,
+
+    // Hostile senders (issue 10).
+    /// Usernames (or `^regex`) of the agents: participants of every ticket.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// A reply from a non-participant: `privat` (default), `public` or `nou`.
+    #[serde(default = "d_respostes_no_participants")]
+    pub respostes_no_participants: String,
+    /// authserv-id(s) of our own MTA's `Authentication-Results`; empty = not checked.
+    #[serde(default)]
+    pub autenticacio_servidor: Vec<String>,
+    /// `dmarc` (default) or `cap`.
+    #[serde(default = "d_autenticacio_requerida")]
+    pub autenticacio_requerida: String,
+    /// From addresses (or `^regex`) of the web forms whose Reply-To is the user's.
+    #[serde(default)]
+    pub remitents_formulari: Vec<String>,
+    /// Domains (and subdomains) whose authenticated From vouches for its Reply-To.
+    #[serde(default = "d_dominis_confiats")]
+    pub dominis_confiats: Vec<String>,
+    /// The old behaviour: Reply-To always gives the identity.
+    #[serde(default)]
+    pub confiar_sempre_reply_to: bool,
+    /// Comments added to one ticket per hour before REJECT; 0 = unlimited.
+    #[serde(default = "d_max_comentaris_per_tiquet_hora")]
+    pub max_comentaris_per_tiquet_hora: u32,
+    /// Error reports per hour in all; 0 = unlimited.
+    #[serde(default = "d_max_informes_per_hora")]
+    pub max_informes_per_hora: u32,
+    /// Mails written to the quarantine per hour; 0 = unlimited.
+    #[serde(default = "d_max_quarantena_per_hora")]
+    pub max_quarantena_per_hora: u32,
+    /// Allow SMTP AUTH over a connection without TLS (refused by default).
+    #[serde(default)]
+    pub smtp_permetre_auth_sense_tls: bool,
+}
+
+fn d_not_found_statuses() -> Vec<u16> {
+    vec![404]
+}
+
+/// The identity directories `directoris` may list.
+pub const KNOWN_DIRECTORIES: &[&str] = &[
+    "mails_addicionals",
+    "persones",
+    "identitat_digital",
+    "ldap",
+    "patrons",
+];
+
+/// Default base URL of the identity REST API.
+pub const IDENTITAT_DIGITAL_URL: &str = "https://identitatdigital.upc.edu/gcontrol/rest";
+
+/// Environment variable that overrides `identitat_digital_apikey`.
+pub const ENV_IDENTITAT_APIKEY: &str = "MAILTOTICKET_IDENTITAT_APIKEY";
+
+/// The IANA name of the server's time zone: `TZ` (`Europe/Madrid` or
+/// `:Europe/Madrid`), else `/etc/timezone`, else the target of `/etc/localtime`.
+/// `None` when none names a zone chrono-tz knows.
+pub fn detect_server_time_zone(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let known = |name: &str| {
+        let name = name.trim().trim_start_matches(':');
+        let name = name.rsplit_once("zoneinfo/").map_or(name, |(_, zone)| zone);
+        name.parse::<chrono_tz::Tz>().ok().map(|_| name.to_string())
+    };
+    if let Some(tz) = env("TZ").filter(|t| !t.trim().is_empty()) {
+        // A TZ that names no zone (a POSIX rule string) is not second-guessed.
+        return known(&tz);
+    }
+    if let Some(zone) = std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .and_then(|t| known(&t))
+    {
+        return Some(zone);
+    }
+    std::fs::read_link("/etc/localtime")
+        .ok()
+        .and_then(|p| known(&p.to_string_lossy()))
 }
 /// A configuration that cannot be used. `Display` is one line naming the file (and
 /// the key when there is one); the underlying I/O error, if any, is the `source()`.
@@ -342,6 +473,7 @@ impl Config {
         let mut config = Config::from_toml(&text, path)?;
         config.resolve_paths(path);
         config.resolve_secrets(path, |k| std::env::var(k).ok())?;
+        config.server_zone = detect_server_time_zone(|k| std::env::var(k).ok());
         Ok(config)
     }
 
@@ -424,6 +556,12 @@ impl Config {
         {
             imap.password = p;
         }
+        if let Some(p) = read(
+            "identitat_digital_apikey_file",
+            &self.identitat_digital_apikey_file,
+        )? {
+            self.identitat_digital_apikey = Some(p);
+        }
         let nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
         if let Some(imap) = &mut self.imap
             && let Some(p) = nonempty(imap::ENV_PASSWORD_IMAP)
@@ -442,6 +580,9 @@ impl Config {
         if let Some(p) = nonempty(ENV_PASSWORD_SMTP) {
             self.smtp_password = Some(p);
         }
+        if let Some(p) = nonempty(ENV_IDENTITAT_APIKEY) {
+            self.identitat_digital_apikey = Some(p);
+        }
         Ok(())
     }
 
@@ -453,11 +594,93 @@ impl Config {
             self.ldap_password.clone(),
             self.smtp_password.clone(),
             self.imap.as_ref().map(|i| i.password.clone()),
+            self.identitat_digital_apikey.clone(),
         ]
         .into_iter()
         .flatten()
         .filter(|s| !s.is_empty())
         .collect()
+    }
+
+    /// Problems of the identity directory keys (issue 13).
+    pub fn directory_problems(&self, bad: &mut impl FnMut(&str, String)) {
+        let known = KNOWN_DIRECTORIES.join(", ");
+        if let Some(list) = &self.directoris {
+            for (i, name) in list.iter().enumerate() {
+                if !KNOWN_DIRECTORIES.contains(&name.as_str()) {
+                    bad(
+                        "directoris",
+                        format!("unknown directory `{name}` (known: {known})"),
+                    );
+                } else if list[..i].contains(name) {
+                    bad("directoris", format!("`{name}` listed twice"));
+                }
+            }
+        }
+        for name in &self.directoris_opcionals {
+            if !KNOWN_DIRECTORIES.contains(&name.as_str()) {
+                bad(
+                    "directoris_opcionals",
+                    format!("unknown directory `{name}` (known: {known})"),
+                );
+            }
+        }
+        let order = self.directory_order();
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if order.iter().any(|d| d == "ldap") {
+            if !set(&self.ldap_server_url) {
+                bad(
+                    "LDAP_SERVER_URL",
+                    "required when `directoris` has `ldap`".into(),
+                );
+            }
+            if !set(&self.ldap_base_search) {
+                bad(
+                    "LDAP_BASE_SEARCH",
+                    "required when LDAP is used (LDAP_SERVER_URL)".into(),
+                );
+            }
+        }
+        if order.iter().any(|d| d == "identitat_digital") && !set(&self.identitat_digital_apikey) {
+            bad(
+                "identitat_digital_apikey",
+                "required when `directoris` has `identitat_digital`".into(),
+            );
+        }
+        if let Some(url) = &self.identitat_digital_url
+            && let Err(e) = check_url(url)
+        {
+            bad("identitat_digital_url", e);
+        }
+    }
+
+    /// The server's time zone found by [`Config::load`] (`None` for a configuration
+    /// parsed from text, or when the zone cannot be told).
+    pub fn server_time_zone(&self) -> Option<&str> {
+        self.server_zone.as_deref()
+    }
+
+    /// Sets the server's time zone (what [`Config::load`] reads from `TZ`).
+    pub fn set_server_time_zone(&mut self, zone: Option<String>) {
+        self.server_zone = zone;
+    }
+
+    /// The identity chain in order: `directoris`, else the old order with the
+    /// optional directories that are configured.
+    pub fn directory_order(&self) -> Vec<String> {
+        if let Some(list) = &self.directoris {
+            return list.clone();
+        }
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let mut out = vec!["mails_addicionals".to_string(), "persones".to_string()];
+        if set(&self.identitat_digital_apikey) {
+            out.push("identitat_digital".into());
+        }
+        if set(&self.ldap_server_url) {
+            out.push("ldap".into());
+        }
+        out.push("patrons".into());
+        out
     }
 
     /// Folder of the durable state.

@@ -9,12 +9,13 @@ use chrono_tz::Tz;
 use regex::Regex;
 
 use super::{Bus, Config};
-use crate::adapters::mail::AttachmentFilters;
+use crate::adapters::mail::{AttachmentFilters, MailError};
 use crate::app::{self, Limits, ReportPolicy};
 use crate::domain::classify::{ClassifyOptions, SenderItem};
 use crate::domain::filters::FilterKind;
 use crate::domain::identity::IdentityRules;
 use crate::domain::rules::Rule;
+use crate::domain::trust::{NameList, NonParticipantReplies, ReplyToPolicy, Requirement};
 
 /// One thing wrong in the configuration: the key (as written in the file) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,11 +192,9 @@ impl Settings {
             &raw.filtrar_attachments_per_hash,
         ) {
             Ok(f) => f,
-            Err(e) => {
-                let what = e
-                    .strip_prefix("filtrar_attachments_per_nom: ")
-                    .unwrap_or(&e);
-                bad("filtrar_attachments_per_nom", one_line(what));
+            Err(MailError::FilterRegex { pattern, source }) => {
+                let what = format!("regex invàlida {pattern:?}: {source}");
+                bad("filtrar_attachments_per_nom", one_line(&what));
                 AttachmentFilters::default()
             }
         };
@@ -221,7 +220,11 @@ impl Settings {
             bad("log_file", "empty".into());
         }
         let time_zone = match raw.zona_horaria.as_deref().map(str::trim) {
-            None | Some("") => None,
+            // The server's own zone rules (TZ / the system zone database), so a mail
+            // dated in summer is written in summer time in December too.
+            None | Some("") => raw
+                .server_time_zone()
+                .and_then(|name| name.parse::<Tz>().ok()),
             Some(tz) => match tz.parse::<Tz>() {
                 Ok(tz) => Some(tz),
                 Err(_) => {
@@ -269,6 +272,34 @@ impl Settings {
                 bad(&format!("canonical_rewrites[{i}]"), "empty pattern".into());
             }
         }
+        raw.directory_problems(&mut bad);
+        // Hostile senders (issue 10).
+        let non_participants = NonParticipantReplies::parse(&raw.respostes_no_participants);
+        if non_participants.is_none() {
+            bad(
+                "respostes_no_participants",
+                format!(
+                    "`{}` is not one of privat, public, nou",
+                    raw.respostes_no_participants
+                ),
+            );
+        }
+        let required = Requirement::parse(&raw.autenticacio_requerida);
+        if required.is_none() {
+            bad(
+                "autenticacio_requerida",
+                format!("`{}` is not one of dmarc, cap", raw.autenticacio_requerida),
+            );
+        }
+        let mut list = |key: &str, items: &[String]| match NameList::new(items) {
+            Ok(l) => l,
+            Err(e) => {
+                bad(key, one_line(&e));
+                NameList::default()
+            }
+        };
+        let agents = list("agents", &raw.agents);
+        let forms = list("remitents_formulari", &raw.remitents_formulari);
         let (
             true,
             Some(regex_reply),
@@ -276,6 +307,8 @@ impl Settings {
             Some(regex_message_id),
             Some(cc_via),
             Some(log_level),
+            Some(non_participants),
+            Some(required),
         ) = (
             out.is_empty(),
             regex_reply,
@@ -283,6 +316,8 @@ impl Settings {
             regex_message_id,
             cc_via,
             log_level,
+            non_participants,
+            required,
         )
         else {
             return Err(out);
@@ -314,15 +349,44 @@ impl Settings {
                 assignar_data_resolucio_amb_data_creacio: raw
                     .assignar_data_resolucio_amb_data_creacio,
                 afegir_solicitants_addicionals_en_cc: raw.afegir_solicitants_addicionals_en_cc,
-                ldap_configured: raw.ldap_server_url.is_some(),
+                directories: raw
+                    .directory_order()
+                    .iter()
+                    .filter_map(|d| app::identity::Source::parse(d))
+                    .collect(),
+                optional_directories: raw
+                    .directoris_opcionals
+                    .iter()
+                    .filter_map(|d| app::identity::Source::parse(d))
+                    .collect(),
                 limits: Limits {
                     max_tickets_per_hour: raw.max_tickets_per_hour,
                     deadline: Duration::from_secs(raw.deadline_secs),
+                    max_comments_per_ticket_hour: raw.max_comentaris_per_tiquet_hora,
+                    mail: raw.limits,
                     max_calls_per_mail: raw.max_calls_per_mail as usize,
                 },
                 reports: ReportPolicy {
                     enabled: raw.notificar_errors,
                     on_skip: raw.notificar_errors_skip,
+                    max_per_hour: raw.max_informes_per_hora,
+                    max_quarantined_per_hour: raw.max_quarantena_per_hora,
+                },
+                trust: app::TrustSettings {
+                    agents,
+                    non_participants,
+                    servers: raw
+                        .autenticacio_servidor
+                        .iter()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    required,
+                    reply_to: ReplyToPolicy {
+                        forms,
+                        trusted_domains: raw.dominis_confiats.clone(),
+                        always: raw.confiar_sempre_reply_to,
+                    },
                 },
             },
             attachments,

@@ -201,114 +201,492 @@ fn rule(name: &str, value: &str) -> String {
     format!("{name}: {}", value.trim())
 }
 
+/// What the classifier needs besides the mail.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    pub skip_list_mail: bool,
+}
+
+/// One signal of machine-generated mail: documentation and check in one place, so the
+/// README table ([`rules_table`]) is the list the classifier runs, in its order.
+pub struct Signal {
+    /// Stable name, printed by `mailtoticket classify`.
+    pub name: &'static str,
+    /// What is looked at, as the README shows it.
+    pub signal: &'static str,
+    /// What it means.
+    pub meaning: &'static str,
+    /// The class given (`None`: documented, never skips by itself).
+    pub class: Option<AutoClass>,
+    /// Outcome when it fires.
+    pub outcome: &'static str,
+    /// The check: the rule text for the log when it fires.
+    check: fn(&Mail, Context) -> Option<String>,
+}
+
+/// The rule that fired and what it saw.
+#[derive(Clone, Copy)]
+pub struct Hit {
+    pub signal: &'static Signal,
+    pub class: AutoClass,
+}
+
+const SKIP: &str = "skipped";
+const BOUNCE: &str =
+    "skipped; a bounce of a GN6 notification becomes a private, unnotified comment on its ticket";
+const OOF: &str = "skipped; one answering a GN6 notification is counted in the journal";
+
+/// Every signal, most specific first. Loops come first: answering them feeds the loop.
+pub static SIGNALS: &[Signal] = &[
+    Signal {
+        name: "own-loop-marker",
+        signal: "`X-Mailtoticket-Loop`",
+        meaning: "our own error report (or a mail that went through us)",
+        class: Some(AutoClass::Loop),
+        outcome: "skipped; never forced through by `mails_sempre_ticket`",
+        check: |m, _| h(m, LOOP_HEADER).map(|v| rule(LOOP_HEADER, v)),
+    },
+    Signal {
+        name: "x-loop",
+        signal: "`X-Loop`",
+        meaning: "a mail loop marker (procmail, list managers, ticket systems)",
+        class: Some(AutoClass::Loop),
+        outcome: SKIP,
+        check: |m, _| h(m, "X-Loop").map(|v| rule("X-Loop", v)),
+    },
+    Signal {
+        name: "exchange-inbox-rule",
+        signal: "`X-Auto-Response-Suppress` with `X-MS-Exchange-Inbox-Rules-Loop`",
+        meaning: "sent by an Exchange inbox rule",
+        class: Some(AutoClass::Loop),
+        outcome: SKIP,
+        check: |m, _| match (
+            h(m, "X-Auto-Response-Suppress"),
+            h(m, "X-MS-Exchange-Inbox-Rules-Loop"),
+        ) {
+            (Some(_), Some(v)) => Some(rule("X-MS-Exchange-Inbox-Rules-Loop", v)),
+            _ => None,
+        },
+    },
+    Signal {
+        name: "delivery-status-report",
+        signal: "`multipart/report; report-type=delivery-status`, or any `message/delivery-status` part (bare, or inside `multipart/mixed`)",
+        meaning: "a delivery status notification (RFC 3464), read from the raw MIME structure even when a part cannot be decoded",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| {
+            report(m, "delivery-status").or_else(|| {
+                ["message/delivery-status", "message/global-delivery-status"]
+                    .into_iter()
+                    .find(|t| m.content_type == *t || m.structure.has_part(t))
+                    .map(|t| format!("MIME part {t}"))
+            })
+        },
+    },
+    Signal {
+        name: "disposition-notification",
+        signal: "`multipart/report; report-type=disposition-notification`, or a `message/disposition-notification` part",
+        meaning: "a read receipt (RFC 8098)",
+        class: Some(AutoClass::ReadReceipt),
+        outcome: SKIP,
+        check: |m, _| {
+            report(m, "disposition-notification").or_else(|| {
+                m.structure
+                    .has_part("message/disposition-notification")
+                    .then(|| "MIME part message/disposition-notification".to_string())
+            })
+        },
+    },
+    Signal {
+        name: "feedback-report",
+        signal: "`multipart/report; report-type=feedback-report`, or a `message/feedback-report` part",
+        meaning: "an abuse/feedback-loop report (ARF, RFC 5965)",
+        class: Some(AutoClass::AutoReply),
+        outcome: SKIP,
+        check: |m, _| {
+            report(m, "feedback-report").or_else(|| {
+                m.structure
+                    .has_part("message/feedback-report")
+                    .then(|| "MIME part message/feedback-report".to_string())
+            })
+        },
+    },
+    Signal {
+        name: "other-report",
+        signal: "`multipart/report` of any other report type",
+        meaning: "a machine-generated report",
+        class: Some(AutoClass::AutoReply),
+        outcome: SKIP,
+        check: |m, _| {
+            (m.content_type == "multipart/report").then(|| {
+                format!(
+                    "Content-Type: multipart/report; report-type={}",
+                    m.report_type.as_deref().unwrap_or("")
+                )
+            })
+        },
+    },
+    Signal {
+        name: "x-failed-recipients",
+        signal: "`X-Failed-Recipients`",
+        meaning: "an Exim (or compatible) bounce",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| h(m, "X-Failed-Recipients").map(|v| rule("X-Failed-Recipients", v)),
+    },
+    Signal {
+        name: "exchange-ndr",
+        signal: "`X-MS-Exchange-Message-Is-Ndr`",
+        meaning: "an Exchange non-delivery report",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| {
+            h(m, "X-MS-Exchange-Message-Is-Ndr").map(|v| rule("X-MS-Exchange-Message-Is-Ndr", v))
+        },
+    },
+    Signal {
+        name: "returned-headers-part",
+        signal: "a `text/rfc822-headers` part",
+        meaning: "the headers of a returned message: only bounces carry them",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| {
+            m.structure
+                .has_part("text/rfc822-headers")
+                .then(|| "MIME part text/rfc822-headers".to_string())
+        },
+    },
+    Signal {
+        name: "mailer-daemon",
+        signal: "From `MAILER-DAEMON`, `postmaster`, `post_master`, `mail-daemon` (address or display name, also `MAILER-DAEMON <>`)",
+        meaning: "the mail system itself writes",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| {
+            let local = m.sender().split('@').next().unwrap_or("");
+            if DAEMONS.contains(&local) {
+                return Some(rule("From", m.sender()));
+            }
+            let from = h(m, "From").unwrap_or("").to_ascii_lowercase();
+            (m.sender().is_empty() && from.contains("mailer-daemon")).then(|| rule("From", &from))
+        },
+    },
+    Signal {
+        name: "bounce-subject",
+        signal: "Subject starting with a delivery-failure phrase (`Undeliverable:`, `Undelivered Mail Returned to Sender`, `Mail delivery failed`, `Delivery Status Notification (Failure)`, `Returned mail:`, `failure notice`, `DELIVERY FAILURE`, `Non remis`, `Unzustellbar`, `No se puede entregar`, `メールエラー`...)",
+        meaning: "the subjects MTAs give their bounces",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| {
+            // The phrase as the subject writes it.
+            bounce_subject(&m.subject).map(|p| {
+                let written: String = m
+                    .subject
+                    .trim_start()
+                    .chars()
+                    .take(p.chars().count())
+                    .collect();
+                format!("Subject: {written}")
+            })
+        },
+    },
+    Signal {
+        name: "no-reply-returning-message",
+        signal: "From `no-reply`/`noreply`/`do-not-reply` with a returned `message/rfc822` part",
+        meaning: "a carrier or service error notice returning the message (Japanese carriers, gateways)",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| {
+            let local = m.sender().split('@').next().unwrap_or("");
+            (NO_REPLY.contains(&local) && m.structure.has_part("message/rfc822"))
+                .then(|| format!("From: {} amb missatge retornat", m.sender()))
+        },
+    },
+    Signal {
+        name: "read-receipt-subject",
+        signal: "Subject with `Informe de lectura`, `Leer informe :`, `Llegit:`; body `Return Receipt`",
+        meaning: "read receipts of clients that send no MDN part",
+        class: Some(AutoClass::ReadReceipt),
+        outcome: SKIP,
+        check: |m, _| {
+            for marker in ["Informe de lectura", "Leer informe :", "Llegit:"] {
+                if m.subject.contains(marker) {
+                    return Some(format!("Subject: {marker}"));
+                }
+            }
+            (m.body_text.contains("Return Receipt") || m.body_html.contains("Return Receipt"))
+                .then(|| "Body: Return Receipt".to_string())
+        },
+    },
+    Signal {
+        name: "exchange-oof",
+        signal: "a header with `IPM.Note.Rules.OofTemplate`",
+        meaning: "an Exchange out-of-office message",
+        class: Some(AutoClass::OutOfOffice),
+        outcome: OOF,
+        check: |m, _| {
+            m.headers
+                .iter()
+                .find(|(_, v)| v.contains("IPM.Note.Rules.OofTemplate"))
+                .map(|(n, v)| rule(n, v))
+        },
+    },
+    Signal {
+        name: "oof-subject",
+        signal: "Subject starting `Out of office`, `Automatic reply`, `AUTO:` (Lotus Notes), `Resposta automàtica`, `Fuera de la oficina`, `Absència:`..., or ending `(Automatic Response)`",
+        meaning: "the subjects of out-of-office replies",
+        class: Some(AutoClass::OutOfOffice),
+        outcome: OOF,
+        check: |m, _| {
+            let s = m.subject.trim();
+            // Lotus Notes writes `AUTO:` in capitals; "Auto: ..." is a person's subject.
+            (oof_subject(&m.subject)
+                || s.starts_with("AUTO: ")
+                || s.to_ascii_lowercase().ends_with("(automatic response)"))
+            .then(|| format!("Subject: {s}"))
+        },
+    },
+    Signal {
+        name: "auto-submitted",
+        signal: "`Auto-Submitted` other than `no`",
+        meaning: "machine-generated (RFC 3834)",
+        class: Some(AutoClass::AutoReply),
+        outcome: OOF,
+        check: |m, _| {
+            let v = h(m, "Auto-Submitted")?;
+            let kw = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            (kw != "no").then(|| rule("Auto-Submitted", v))
+        },
+    },
+    Signal {
+        name: "precedence-auto-reply",
+        signal: "`Precedence: auto_reply`",
+        meaning: "an automatic answer",
+        class: Some(AutoClass::AutoReply),
+        outcome: OOF,
+        check: |m, _| {
+            let v = h(m, "Precedence")?;
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "auto_reply" | "auto-reply"
+            )
+            .then(|| rule("Precedence", v))
+        },
+    },
+    Signal {
+        name: "precedence-bulk",
+        signal: "`Precedence: bulk`, `junk` (and `list` with `skip_list_mail`)",
+        meaning: "bulk mail",
+        class: Some(AutoClass::BulkOrList),
+        outcome: SKIP,
+        check: |m, c| {
+            let v = h(m, "Precedence")?;
+            match v.trim().to_ascii_lowercase().as_str() {
+                "bulk" | "junk" => Some(rule("Precedence", v)),
+                "list" if c.skip_list_mail => Some(rule("Precedence", v)),
+                _ => None,
+            }
+        },
+    },
+    Signal {
+        name: "x-autoreply",
+        signal: "`X-Autoreply`, `X-Autorespond`, `X-AutoReply-From`, `X-Mail-Autoreply`, `X-Auto-Reply`, `X-Autogenerated`",
+        meaning: "an autoresponder's own marker",
+        class: Some(AutoClass::AutoReply),
+        outcome: OOF,
+        check: |m, _| {
+            AUTOREPLY_HEADERS
+                .iter()
+                .find_map(|n| h(m, n).map(|v| rule(n, v)))
+        },
+    },
+    Signal {
+        name: "null-return-path",
+        signal: "`Return-Path: <>`",
+        meaning: "the null sender: only notifications are sent with it (RFC 5321 §4.5.5)",
+        class: Some(AutoClass::Bounce),
+        outcome: BOUNCE,
+        check: |m, _| {
+            let v = h(m, "Return-Path").or_else(|| m.structure.header("Return-Path"))?;
+            (v.replace(' ', "") == "<>").then(|| "Return-Path: <>".to_string())
+        },
+    },
+    Signal {
+        name: "list-manager",
+        signal: "From `owner-*`, `*-owner`, `*-request`, `*-admin`, `*-bounces` with a list header (`List-Id`, `X-ML-Name`, `X-MLServer`, `X-Mailman-Version`)",
+        meaning: "a list manager's own notice (refusal, loop alert, \"you are not member\")",
+        class: Some(AutoClass::BulkOrList),
+        outcome: SKIP,
+        check: |m, _| {
+            let local = m.sender().split('@').next().unwrap_or("");
+            let admin = local.starts_with("owner-")
+                || ["-owner", "-request", "-admin", "-bounces"]
+                    .iter()
+                    .any(|s| local.ends_with(s));
+            if !admin {
+                return None;
+            }
+            LIST_HEADERS
+                .iter()
+                .find_map(|n| h(m, n).map(|_| format!("From: {} ({n})", m.sender())))
+        },
+    },
+    Signal {
+        name: "feedback-id",
+        signal: "`Feedback-ID`",
+        meaning: "a bulk sender's campaign id (Gmail feedback loop)",
+        class: Some(AutoClass::BulkOrList),
+        outcome: SKIP,
+        check: |m, _| h(m, "Feedback-ID").map(|v| rule("Feedback-ID", v)),
+    },
+    Signal {
+        name: "fax-or-voice-gateway",
+        signal: "`multipart/fax-message`, `multipart/voice-message` (RFC 3458)",
+        meaning: "a fax-to-mail or voicemail gateway",
+        class: Some(AutoClass::AutoReply),
+        outcome: SKIP,
+        check: |m, _| {
+            ["multipart/fax-message", "multipart/voice-message"]
+                .into_iter()
+                .find(|t| m.content_type == *t || m.structure.has_part(t))
+                .map(|t| format!("Content-Type: {t}"))
+        },
+    },
+    Signal {
+        name: "list-id",
+        signal: "`List-Id` (with `skip_list_mail`)",
+        meaning: "a mailing-list post",
+        class: Some(AutoClass::BulkOrList),
+        outcome: "skipped only when `skip_list_mail = true`; processed otherwise",
+        check: |m, c| {
+            if !c.skip_list_mail {
+                return None;
+            }
+            h(m, "List-Id").map(|v| rule("List-Id", v))
+        },
+    },
+    Signal {
+        name: "x-auto-response-suppress",
+        signal: "`X-Auto-Response-Suppress` alone",
+        meaning: "Outlook asks not to be auto-answered; it is on ordinary mail too",
+        class: None,
+        outcome: "processed (only with the inbox-rules loop marker, above, is it automatic)",
+        check: |_, _| None,
+    },
+    Signal {
+        name: "disposition-notification-to",
+        signal: "`Disposition-Notification-To`, `Return-Receipt-To`",
+        meaning: "a person asks for a read receipt",
+        class: None,
+        outcome: "processed (the gateway never sends receipts)",
+        check: |_, _| None,
+    },
+];
+
+const DAEMONS: &[&str] = &[
+    "mailer-daemon",
+    "mailerdaemon",
+    "mail-daemon",
+    "postmaster",
+    "post_master",
+    "mdaemon",
+];
+const NO_REPLY: &[&str] = &[
+    "no-reply",
+    "noreply",
+    "do-not-reply",
+    "donotreply",
+    "no_reply",
+];
+const AUTOREPLY_HEADERS: &[&str] = &[
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-AutoReply-From",
+    "X-Mail-Autoreply",
+    "X-Auto-Reply",
+    "X-Autogenerated",
+];
+const LIST_HEADERS: &[&str] = &["List-Id", "X-ML-Name", "X-MLServer", "X-Mailman-Version"];
+
+/// Subjects of bounces, matched at the start (case-insensitive), never after `Re:`.
+const BOUNCE_SUBJECTS: &[&str] = &[
+    "delivery failure",
+    "undeliverable",
+    "undelivered mail returned to sender",
+    "undelivered mail",
+    "mail delivery failed",
+    "mail delivery failure",
+    "delivery status notification (failure)",
+    "delivery status notification (delay)",
+    "delivery notification: delivery has failed",
+    "returned mail:",
+    "failure notice",
+    "failed delivery",
+    "message delivery failure",
+    "non remis",
+    "non délivré",
+    "unzustellbar",
+    "nicht zustellbar",
+    "no se puede entregar",
+    "no se pudo entregar",
+    "no s'ha pogut lliurar",
+    "non recapitabile",
+    "onbestelbaar",
+    "メールエラー",
+    "mail error notification",
+];
+
+fn bounce_subject(subject: &str) -> Option<&'static str> {
+    let s = subject.trim_start().to_lowercase();
+    BOUNCE_SUBJECTS.iter().find(|p| s.starts_with(*p)).copied()
+}
+
+fn h<'a>(m: &'a Mail, name: &str) -> Option<&'a str> {
+    m.header(name)
+}
+
+/// `Content-Type: multipart/report; report-type=RT` of the root, or of any part.
+fn report(m: &Mail, rt: &str) -> Option<String> {
+    let root = m.content_type == "multipart/report" && m.report_type.as_deref() == Some(rt);
+    (root || m.structure.report_types.iter().any(|r| r == rt))
+        .then(|| format!("Content-Type: multipart/report; report-type={rt}"))
+}
+
+/// The first signal that fires, if any (the lists are not consulted).
+pub fn detect(mail: &Mail, ctx: Context) -> Option<(Hit, String)> {
+    SIGNALS.iter().find_map(|s| {
+        let class = s.class?;
+        (s.check)(mail, ctx).map(|detail| (Hit { signal: s, class }, detail))
+    })
+}
+
 /// The first rule that marks the mail as machine-generated, most specific first.
 fn detect_automatic(mail: &Mail, skip_list_mail: bool) -> Option<(AutoClass, String)> {
-    use AutoClass::*;
-    let h = |n: &str| mail.header(n);
+    detect(mail, Context { skip_list_mail }).map(|(hit, detail)| (hit.class, detail))
+}
 
-    // Loops first: answering them would feed the loop.
-    if let Some(v) = h(LOOP_HEADER) {
-        return Some((Loop, rule(LOOP_HEADER, v)));
-    }
-    if let Some(v) = h("X-Loop") {
-        return Some((Loop, rule("X-Loop", v)));
-    }
-    // Outlook puts X-Auto-Response-Suppress on ordinary mail; only with Exchange's
-    // inbox-rules loop marker is it a rule-generated message.
-    if let (Some(_), Some(v)) = (
-        h("X-Auto-Response-Suppress"),
-        h("X-MS-Exchange-Inbox-Rules-Loop"),
-    ) {
-        return Some((Loop, rule("X-MS-Exchange-Inbox-Rules-Loop", v)));
-    }
-
-    // Delivery and read notifications.
-    if mail.content_type == "multipart/report" {
-        let rt = mail.report_type.as_deref().unwrap_or("");
-        let class = match rt {
-            "disposition-notification" => ReadReceipt,
-            "delivery-status" => Bounce,
-            _ => AutoReply,
-        };
-        return Some((
-            class,
-            format!("Content-Type: multipart/report; report-type={rt}"),
+/// The README table of every signal, generated from [`SIGNALS`].
+pub fn rules_table() -> String {
+    let mut out = String::from(
+        "| # | rule | signal | meaning | class | outcome |\n|---|---|---|---|---|---|\n",
+    );
+    for (i, s) in SIGNALS.iter().enumerate() {
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} |\n",
+            i + 1,
+            s.name,
+            s.signal,
+            s.meaning,
+            s.class.map(AutoClass::as_str).unwrap_or("—"),
+            s.outcome
         ));
     }
-    if let Some(v) = h("X-Failed-Recipients") {
-        return Some((Bounce, rule("X-Failed-Recipients", v)));
-    }
-    if let Some(v) = h("X-MS-Exchange-Message-Is-Ndr") {
-        return Some((Bounce, rule("X-MS-Exchange-Message-Is-Ndr", v)));
-    }
-    let local = mail.sender().split('@').next().unwrap_or("");
-    if local == "mailer-daemon" || local == "postmaster" {
-        return Some((Bounce, rule("From", mail.sender())));
-    }
-    if mail.subject.contains("DELIVERY FAILURE") {
-        return Some((Bounce, "Subject: DELIVERY FAILURE".into()));
-    }
-    for marker in ["Informe de lectura", "Leer informe :", "Llegit:"] {
-        if mail.subject.contains(marker) {
-            return Some((ReadReceipt, format!("Subject: {marker}")));
-        }
-    }
-    if mail.body_text.contains("Return Receipt") || mail.body_html.contains("Return Receipt") {
-        return Some((ReadReceipt, "Body: Return Receipt".into()));
-    }
-
-    // Out of office: Exchange's OOF message class, or the subjects clients use.
-    if let Some((n, v)) = mail
-        .headers
-        .iter()
-        .find(|(_, v)| v.contains("IPM.Note.Rules.OofTemplate"))
-    {
-        return Some((OutOfOffice, rule(n, v)));
-    }
-    if oof_subject(&mail.subject) {
-        return Some((OutOfOffice, format!("Subject: {}", mail.subject.trim())));
-    }
-
-    // RFC 3834: any Auto-Submitted value but "no".
-    if let Some(v) = h("Auto-Submitted") {
-        let kw = v
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if kw != "no" {
-            return Some((AutoReply, rule("Auto-Submitted", v)));
-        }
-    }
-    if let Some(v) = h("Precedence") {
-        let p = v.trim().to_ascii_lowercase();
-        match p.as_str() {
-            "bulk" | "junk" => return Some((BulkOrList, rule("Precedence", v))),
-            "auto_reply" | "auto-reply" => return Some((AutoReply, rule("Precedence", v))),
-            "list" if skip_list_mail => return Some((BulkOrList, rule("Precedence", v))),
-            _ => {}
-        }
-    }
-    for name in [
-        "X-Autoreply",
-        "X-Autorespond",
-        "X-AutoReply-From",
-        "X-Mail-Autoreply",
-    ] {
-        if let Some(v) = h(name) {
-            return Some((AutoReply, rule(name, v)));
-        }
-    }
-    if let Some(v) = h("Return-Path")
-        && v.replace(' ', "") == "<>"
-    {
-        return Some((Bounce, "Return-Path: <>".into()));
-    }
-    if skip_list_mail && let Some(v) = h("List-Id") {
-        return Some((BulkOrList, rule("List-Id", v)));
-    }
-    None
+    out
 }
 
 #[cfg(test)]
@@ -631,5 +1009,185 @@ mod tests {
             ]),
             Some(AutoClass::OutOfOffice)
         );
+    }
+
+    fn structured(root: &str, parts: &[&str]) -> Mail {
+        let mut m = mail(&[HUMAN]);
+        m.content_type = root.into();
+        m.structure.part_types = std::iter::once(root)
+            .chain(parts.iter().copied())
+            .map(String::from)
+            .collect();
+        m
+    }
+
+    #[test]
+    fn structural_dsn_shapes_are_bounces() {
+        // A bare message/delivery-status mail.
+        let m = structured("message/delivery-status", &[]);
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        // A DSN inside multipart/mixed.
+        let m = structured(
+            "multipart/mixed",
+            &["text/plain", "message/delivery-status", "message/rfc822"],
+        );
+        let (c, r) = auto(&m).unwrap();
+        assert_eq!(
+            (c, r.as_str()),
+            (AutoClass::Bounce, "MIME part message/delivery-status")
+        );
+        // The report type read by the raw walker when the parser saw no multipart/report
+        // (a part it could not decode).
+        let mut m = structured("text/plain", &[]);
+        m.structure.report_types = vec!["delivery-status".into()];
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        // Returned headers only.
+        let m = structured("multipart/mixed", &["text/plain", "text/rfc822-headers"]);
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        // A person forwarding a message is not a bounce.
+        let m = structured("multipart/mixed", &["text/plain", "message/rfc822"]);
+        assert_eq!(auto(&m), None);
+    }
+
+    #[test]
+    fn null_return_path_from_the_raw_headers() {
+        let mut m = mail(&[HUMAN]);
+        m.structure.headers = vec![("Return-Path".into(), "< >".into())];
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+    }
+
+    #[test]
+    fn mailer_daemon_with_an_empty_address() {
+        let mut m = mail(&[("From", "MAILER-DAEMON <>"), ("Subject", "Hola")]);
+        m.from.clear();
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        assert_eq!(
+            class(&[("From", "post_master@vtext.example.com")]),
+            Some(AutoClass::Bounce)
+        );
+    }
+
+    #[test]
+    fn bounce_subjects_at_the_start_only() {
+        for s in [
+            "Mail delivery failed: returning message to sender",
+            "Undeliverable: Tiquet 12",
+            "failure notice",
+            "Delivery Status Notification (Failure)",
+            "メールエラー通知",
+            "Unzustellbar: Hallo",
+        ] {
+            assert_eq!(
+                class(&[HUMAN, ("Subject", s)]),
+                Some(AutoClass::Bounce),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Re: Undeliverable: Tiquet 12")]),
+            None
+        );
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Què vol dir failure notice?")]),
+            None
+        );
+    }
+
+    #[test]
+    fn carrier_notice_from_no_reply_returning_the_message() {
+        let mut m = structured("multipart/mixed", &["text/plain", "message/rfc822"]);
+        m.from = vec!["no-reply@carrier.example.jp".into()];
+        assert_eq!(auto(&m).unwrap().0, AutoClass::Bounce);
+        m.structure.part_types.pop();
+        assert_eq!(
+            auto(&m),
+            None,
+            "no-reply alone is a notification, not proof"
+        );
+    }
+
+    #[test]
+    fn lotus_and_aol_out_of_office() {
+        assert_eq!(
+            class(&[
+                HUMAN,
+                (
+                    "Subject",
+                    "AUTO: Smith, John is out of the office. (returning 05/01)"
+                )
+            ]),
+            Some(AutoClass::OutOfOffice)
+        );
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Re:   flowers (Automatic Response)")]),
+            Some(AutoClass::OutOfOffice)
+        );
+        assert_eq!(
+            class(&[HUMAN, ("Subject", "Auto: renting, a question")]),
+            None
+        );
+    }
+
+    #[test]
+    fn list_manager_notices() {
+        assert_eq!(
+            class(&[
+                ("From", "2ndml-admin@example.com"),
+                ("X-MLServer", "fml 4.0")
+            ]),
+            Some(AutoClass::BulkOrList)
+        );
+        assert_eq!(
+            class(&[
+                ("From", "suport-owner@llistes.upc.edu"),
+                ("List-Id", "<suport.llistes.upc.edu>")
+            ]),
+            Some(AutoClass::BulkOrList)
+        );
+        // A person posting to a list is not a notice of the list manager.
+        assert_eq!(
+            class(&[HUMAN, ("List-Id", "<suport.llistes.upc.edu>")]),
+            None
+        );
+        // An -admin mailbox writing without list headers is a person.
+        assert_eq!(class(&[("From", "sys-admin@upc.edu")]), None);
+    }
+
+    #[test]
+    fn feedback_reports_fax_and_feedback_id() {
+        let mut m = mail(&[HUMAN]);
+        m.content_type = "multipart/report".into();
+        m.report_type = Some("feedback-report".into());
+        assert_eq!(
+            detect(
+                &m,
+                Context {
+                    skip_list_mail: false
+                }
+            )
+            .unwrap()
+            .0
+            .signal
+            .name,
+            "feedback-report"
+        );
+        let m = structured("multipart/fax-message", &["text/plain", "image/tiff"]);
+        assert_eq!(auto(&m).unwrap().0, AutoClass::AutoReply);
+        assert_eq!(
+            class(&[HUMAN, ("Feedback-ID", "1:campaign:esp")]),
+            Some(AutoClass::BulkOrList)
+        );
+    }
+
+    #[test]
+    fn every_rule_that_can_fire_has_a_class_and_unique_name() {
+        let mut names: Vec<&str> = SIGNALS.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SIGNALS.len());
+        let table = rules_table();
+        for s in SIGNALS {
+            assert!(table.contains(&format!("`{}`", s.name)));
+        }
     }
 }

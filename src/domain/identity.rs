@@ -36,6 +36,80 @@ pub fn upc_username(canonical: &str) -> Option<&str> {
     (domain == "upc.edu" && !local.is_empty()).then_some(local)
 }
 
+/// One entry of an LDAP-style directory answer: its DN and its `cn` values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub dn: String,
+    pub cn: Vec<String>,
+}
+
+/// The username §4 gives for an LDAP entry: its first non-empty `cn`, `@`, and the
+/// value of the first `ou` of its DN (`cn=joan,ou=eetac,dc=upc,dc=edu` →
+/// `joan@eetac`). `None` when the entry has no cn or its DN no ou.
+pub fn ldap_username(entry: &DirectoryEntry) -> Option<String> {
+    let cn = entry.cn.iter().map(|c| c.trim()).find(|c| !c.is_empty())?;
+    let ou = dn_attribute(&entry.dn, "ou")?;
+    Some(format!("{cn}@{ou}"))
+}
+
+/// The first value of `attr` among the RDNs of a DN (RFC 4514: `,` separates RDNs,
+/// `+` the parts of one RDN, `\` escapes a character or two hex digits).
+pub fn dn_attribute(dn: &str, attr: &str) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Vec<u8> = Vec::new();
+    let bytes = dn.as_bytes();
+    let mut i = 0;
+    // Each part keeps its escapes resolved except the `=`, found on the raw text.
+    let mut raw = String::new();
+    let mut raws: Vec<String> = Vec::new();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\\' && i + 1 < bytes.len() {
+            let hex = dn
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    current.push(v);
+                    raw.push_str(&dn[i..i + 3]);
+                    i += 3;
+                }
+                None => {
+                    current.push(bytes[i + 1]);
+                    raw.push_str(&dn[i..i + 2]);
+                    i += 2;
+                }
+            }
+            continue;
+        }
+        if b == b',' || b == b'+' || b == b';' {
+            parts.push(String::from_utf8_lossy(&current).into_owned());
+            raws.push(std::mem::take(&mut raw));
+            current.clear();
+        } else {
+            current.push(b);
+            raw.push(b as char);
+        }
+        i += 1;
+    }
+    parts.push(String::from_utf8_lossy(&current).into_owned());
+    raws.push(raw);
+    for (part, raw) in parts.iter().zip(&raws) {
+        // The attribute type never holds escapes; split the raw text at its first
+        // unescaped `=` and take the same number of characters off the decoded part.
+        let Some((name, _)) = raw.split_once('=') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case(attr) {
+            let value = part.get(name.len() + 1..).unwrap_or("").trim();
+            if !value.is_empty() {
+                return Some(value.to_string());
+            }
+        }
+    }
+    None
+}
+
 /// The static parts of the identity chain (§4): rewrites, `mails_addicionals` and
 /// `patrons_mail_addicionals`, compiled once.
 #[derive(Debug, Clone, Default)]
@@ -189,5 +263,28 @@ mod tests {
             Some("b")
         );
         assert!(r.pick("nobody@cs.upc.edu", &persons).is_none());
+    }
+
+    #[test]
+    fn ldap_username_is_cn_at_first_ou() {
+        let e = |dn: &str, cn: &[&str]| DirectoryEntry {
+            dn: dn.into(),
+            cn: cn.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            ldap_username(&e("cn=joan,ou=eetac,dc=upc,dc=edu", &["joan"])).as_deref(),
+            Some("joan@eetac")
+        );
+        assert_eq!(
+            ldap_username(&e("uid=x, OU=Recerca , ou=b,dc=x", &["", " anna "])).as_deref(),
+            Some("anna@Recerca")
+        );
+        // escaped separators belong to the value
+        assert_eq!(
+            ldap_username(&e("cn=a\\,b,ou=r\\2Cd,dc=x", &["a"])).as_deref(),
+            Some("a@r,d")
+        );
+        assert_eq!(ldap_username(&e("cn=a,dc=upc,dc=edu", &["a"])), None);
+        assert_eq!(ldap_username(&e("cn=a,ou=x", &[])), None);
     }
 }

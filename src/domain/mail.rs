@@ -1,7 +1,11 @@
 //! The mail as the domain sees it: owned, decoded, with no parser types.
 //! Built by `crate::adapters::mail` from raw bytes.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset};
+
+use crate::domain::html::escape_text;
 
 /// One attachment (a non-body leaf part), already transfer-decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,6 +17,18 @@ pub struct Attachment {
     /// Content-ID without angle brackets, for inline images.
     pub content_id: Option<String>,
     pub data: Vec<u8>,
+}
+
+/// A message attached to the mail (`message/rfc822`, `message/global`: a forwarded mail,
+/// the returned message of a bounce), summarised for the description.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// The From header as written (decoded), e.g. `Anna Puig <anna@example.com>`.
+    pub from: String,
+    pub date: Option<DateTime<FixedOffset>>,
+    pub subject: String,
+    /// Its text body (plain text).
+    pub body_text: String,
 }
 
 /// A decoded mail.
@@ -50,6 +66,57 @@ pub struct Mail {
     pub attachments: Vec<Attachment>,
     /// Size of the raw mail in bytes.
     pub raw_len: usize,
+    /// The MIME skeleton, read from the raw bytes without decoding any text (issue 14).
+    pub structure: Structure,
+    /// Attached messages, in order (each is also in `attachments` as a `.eml` file).
+    pub forwarded: Vec<Forwarded>,
+}
+
+/// Structural facts of a mail, read by the mail adapter straight from the raw bytes,
+/// independently of charsets and of the full MIME parser: the automatic-mail signals
+/// (multipart/report, message/delivery-status parts, a null Return-Path) must decide
+/// even when a part cannot be decoded. Parts inside an embedded message
+/// (`message/rfc822`) are not the mail's own parts and are not listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Structure {
+    /// Content type of every part outside embedded messages, lower-case, root first.
+    pub part_types: Vec<String>,
+    /// `report-type` of every multipart/report among them, lower-case.
+    pub report_types: Vec<String>,
+    /// The top-level header block as written: (name, value unfolded, not decoded).
+    pub headers: Vec<(String, String)>,
+    /// Body of every `message/delivery-status` (or `message/global-delivery-status`)
+    /// part, transfer-decoded, as lossy UTF-8 (RFC 3464 fields are ASCII).
+    pub delivery_status: Vec<String>,
+    /// Headers of the returned message of a bounce: the first `message/rfc822`,
+    /// `message/global`, `text/rfc822-headers` or `message/partial` part.
+    pub returned_headers: Vec<(String, String)>,
+    /// The first `text/plain` part (or a non-MIME body), transfer-decoded, lossy UTF-8.
+    pub first_text: String,
+}
+
+impl Structure {
+    /// First value of a top-level header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        first(&self.headers, name)
+    }
+
+    /// First value of a returned-message header, by case-insensitive name.
+    pub fn returned_header(&self, name: &str) -> Option<&str> {
+        first(&self.returned_headers, name)
+    }
+
+    /// Whether any part (root included) has this content type.
+    pub fn has_part(&self, content_type: &str) -> bool {
+        self.part_types.iter().any(|t| t == content_type)
+    }
+}
+
+fn first<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 impl Mail {
@@ -89,6 +156,42 @@ impl Mail {
             .first()
             .map(String::as_str)
             .unwrap_or_else(|| self.sender())
+    }
+
+    /// The HTML the ticket description or comment is made from: the body; when the mail
+    /// has no text of its own and carries attached messages, their sender, date, subject
+    /// and text follow it, so the ticket is never blank.
+    pub fn description_html(&self) -> Cow<'_, str> {
+        if self.forwarded.is_empty() || !self.body_text.trim().is_empty() {
+            return Cow::Borrowed(&self.body_html);
+        }
+        let mut out = self.body_html.clone();
+        for f in &self.forwarded {
+            out.push_str("<p>---------- Missatge reenviat ----------<br>\n");
+            for (label, value) in [
+                ("De", f.from.clone()),
+                (
+                    "Data",
+                    f.date
+                        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
+                        .unwrap_or_default(),
+                ),
+                ("Assumpte", f.subject.clone()),
+            ] {
+                if !value.is_empty() {
+                    out.push_str(&format!("{label}: {}<br>\n", escape_text(&value)));
+                }
+            }
+            out.push_str("</p>\n");
+            for (i, line) in f.body_text.split('\n').enumerate() {
+                if i > 0 {
+                    out.push_str("<br>\n");
+                }
+                out.push_str(&escape_text(line.strip_suffix('\r').unwrap_or(line)));
+            }
+            out.push('\n');
+        }
+        Cow::Owned(out)
     }
 
     /// Addresses of an address header by name ("From", "cc", ...), for rules.

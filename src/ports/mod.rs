@@ -7,10 +7,11 @@ use std::pin::Pin;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::domain::identity::Person;
+use crate::domain::identity::{DirectoryEntry, Person};
 use crate::domain::mail::Mail;
 use crate::domain::outcome::Status;
 use crate::domain::ticket::{NewAttachment, NewComment, NewTicket, TicketChanges, TicketInfo};
+use crate::domain::trust::CcRequester;
 
 /// Failure of a port call. Callers ask [`PortError::is_transient`] to decide whether
 /// the MTA should retry; the exit code follows from that in `crate::exit`.
@@ -88,6 +89,17 @@ pub trait IdentityDirectory {
     async fn persons_by_email(&self, email: &str) -> Result<Vec<String>, PortError>;
 }
 
+/// An LDAP-style directory searched by `mail` (BEHAVIOUR §4, the optional LDAP step).
+#[allow(async_fn_in_trait)]
+pub trait MailDirectory {
+    /// The entries whose mail is exactly `address`, in the directory's order; an
+    /// empty list when there is none. A failure (unreachable, bind refused, timeout)
+    /// is an `Err`, never an empty list.
+    async fn entries_by_mail(&self, address: &str) -> Result<Vec<DirectoryEntry>, PortError>;
+    /// Connects and binds once (for `check`).
+    async fn probe(&self) -> Result<(), PortError>;
+}
+
 /// The clock, so that the domain and the use case never read the wall clock.
 pub trait Clock {
     fn now(&self) -> DateTime<FixedOffset>;
@@ -121,6 +133,9 @@ pub enum Step {
     RequesterAdded(String),
     /// The whole mail was handled; value = the final status header.
     Completed,
+    /// An automatic reply (out of office...) to a GN6 notification was skipped;
+    /// value = the ticket it answers (issue 14: counted, never commented).
+    AutoReplyTo,
     /// About to make the (non-idempotent) call of the inner step; value = when, as
     /// `dd-mm-yyyy` of the clock. An intent without its step means the outcome of
     /// that call is unknown: GN6 may have acted and the answer been lost.
@@ -143,6 +158,7 @@ impl Step {
             Step::CommentAdded => "comment".into(),
             Step::RequesterAdded(u) => format!("requester:{u}"),
             Step::Completed => "completed".into(),
+            Step::AutoReplyTo => "auto-reply".into(),
             Step::Intent(inner) => format!("pending:{}", inner.key()),
         }
     }
@@ -170,6 +186,29 @@ pub trait RateLimit {
     ) -> Result<u32, PortError>;
     /// Notes one new ticket for `sender` at `at`.
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError>;
+
+    /// Events noted under `key` at or after `since`: the hourly counters of issue 10
+    /// (keys from `crate::domain::trust::keys`), kept with the new-ticket counts.
+    fn count(&self, key: &str, since: DateTime<FixedOffset>) -> Result<u32, PortError> {
+        self.count_new_tickets(key, since)
+    }
+    /// Notes one event under `key` at `at`.
+    fn note(&self, key: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        self.note_new_ticket(key, at)
+    }
+    /// The requesters this program added from Cc to ticket `codi_tiquet` (issue 10:
+    /// they are participants of the ticket). A store that keeps none answers empty.
+    fn cc_requesters(&self, _codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        Ok(Vec::new())
+    }
+    /// Remembers a requester added from Cc to a ticket.
+    fn note_cc_requester(
+        &self,
+        _codi_tiquet: &str,
+        _requester: &CcRequester,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// No limit at all (dry runs, `max_tickets_per_hour = 0`): counts nothing.
@@ -201,6 +240,26 @@ impl<R: RateLimit + ?Sized> RateLimit for &R {
 
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         (**self).note_new_ticket(sender, at)
+    }
+
+    fn count(&self, key: &str, since: DateTime<FixedOffset>) -> Result<u32, PortError> {
+        (**self).count(key, since)
+    }
+
+    fn note(&self, key: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        (**self).note(key, at)
+    }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        (**self).cc_requesters(codi_tiquet)
+    }
+
+    fn note_cc_requester(
+        &self,
+        codi_tiquet: &str,
+        requester: &CcRequester,
+    ) -> Result<(), PortError> {
+        (**self).note_cc_requester(codi_tiquet, requester)
     }
 }
 
@@ -271,6 +330,13 @@ impl std::error::Error for JournalUnavailable {}
 /// what earlier runs recorded.
 pub trait JournalStore {
     fn begin(&self, mail: &Mail, raw: &[u8]) -> Result<Box<dyn MailJournal>, JournalUnavailable>;
+
+    /// The hourly counters shared by every mail (issue 10: the report and quarantine
+    /// budgets), opened only when asked; `None` counts nothing (dry runs, a store that
+    /// cannot be opened).
+    fn counters(&self) -> Option<Box<dyn RateLimit>> {
+        None
+    }
 }
 
 /// The journal of one mail being handled, with the rate-limit counts beside it.

@@ -11,6 +11,7 @@
 //! State lives in [`SandboxConfig::dir`] (see `store`), so several simulators and the
 //! CLI may share one folder.
 
+mod identitat;
 mod show;
 mod soap;
 mod store;
@@ -233,6 +234,10 @@ impl RunningSandbox {
     pub fn persones_url(&self) -> String {
         format!("http://{}{PERSONES_PATH}", self.addr)
     }
+    /// Base URL of the identity REST API simulator (`identitat`).
+    pub fn identitat_url(&self) -> String {
+        format!("http://{}{}", self.addr, identitat::IDENTITAT_PATH)
+    }
     /// Base URL (`http://127.0.0.1:PORT`), e.g. for attachment links.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -364,6 +369,30 @@ async fn route(
         .counters
         .http_requests
         .fetch_add(1, Ordering::Relaxed);
+    if path.starts_with(identitat::IDENTITAT_PATH) {
+        let method = req.method().clone();
+        let token = req
+            .headers()
+            .get("TOKEN")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let (op, r) = identitat::handle(
+            &method,
+            &path,
+            &query,
+            token.as_deref(),
+            &body,
+            &shared.config.dir,
+        );
+        shared.counters.count_operation(op);
+        return Ok(r);
+    }
     let service = match path.as_str() {
         GN6_PATH => Some(soap::Service::Gn6),
         PERSONES_PATH => Some(soap::Service::Persones),

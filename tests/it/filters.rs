@@ -15,6 +15,12 @@ use mockall::predicate::eq;
 
 use crate::app_support::*;
 
+/// The test world's technician `tecnic` is an agent (issue 10: a participant of
+/// every ticket), so the reply paths below keep testing a participant's reply.
+fn settings(extra: &str) -> Settings {
+    crate::app_support::settings(&format!("agents = [\"tecnic\"]\n{extra}"))
+}
+
 fn block<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -135,7 +141,8 @@ fn nou_with_empty_subject_uses_ticket_de_username() {
 
 #[test]
 fn nou_email_solicitant_is_reply_to_and_requester_found_through_it() {
-    let s = settings("");
+    // Issue 10: the Reply-To gives the identity only for a trusted form sender.
+    let s = settings("remitents_formulari = [\"web@upc.edu\"]");
     let mut m = mail("web@upc.edu", "Formulari", "x");
     m.reply_to = vec!["pep@upc.edu".into()];
     let mut t = MockTickets::new();
@@ -709,7 +716,34 @@ fn reply_external_sender_equal_to_email_solicitant_is_the_ticket_requester() {
 
 #[test]
 fn reply_other_external_sender_is_usuari_extern() {
-    reply_case("altre@gmail.com", "extern", true);
+    // Issue 10 changed this on purpose: a stranger's reply used to be a public,
+    // notified comment; it is now private, never notified, and marked.
+    let s = settings("");
+    let mut t = MockTickets::new();
+    let mut seq = Sequence::new();
+    expect_query(&mut t, &mut seq, "657421", ESTAT_OBERT);
+    t.expect_add_comment()
+        .with(eq(NewComment {
+            codi_tiquet: "657421".into(),
+            usuari: "extern".into(),
+            descripcio: comment_text("altre@gmail.com").replace(
+                "<br><br>",
+                "<br><br>[Atenció: el remitent altre@gmail.com no és participant del tiquet; comentari privat sense notificar]<br><br>",
+            ),
+            tipus: CommentKind::Private,
+            notificar: false,
+        }))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    let out = run(
+        &reply_mail("altre@gmail.com"),
+        &s,
+        &t,
+        &directory_of(&["tecnic"]),
+        &journal(),
+    );
+    assert_eq!(out.status, Status::Success, "{out:?}");
 }
 
 #[test]
@@ -1512,9 +1546,13 @@ fn reply_header_escapes_the_sender_once_and_reply_to_sender_counts() {
             "pep@gmail.com",
         )))
     });
+    // Issue 10 changed this on purpose: an untrusted Reply-To no longer makes the
+    // sender the ticket's requester (that was impersonation): a stranger's reply.
     t.expect_add_comment()
         .withf(|c| {
-            c.usuari == "pep.garcia"
+            c.usuari == "extern"
+                && c.tipus == CommentKind::Private
+                && !c.notificar
                 && c.descripcio.starts_with(
                     "[Comentari afegit des del correu de a&amp;b@example.org del 05/03/2024 a les 10:07]<br><br>",
                 )

@@ -13,7 +13,7 @@
 //!   the order it was made (GN6 and the identity directory alike), compared as a list
 //!   (`CORPUS_DUMP=1` prints every description and comment text the fakes receive);
 //! - snippets, repeatable: `body-has` / `body-lacks` (body_html), `text-has` (body_text),
-//!   `clean-has` / `clean-lacks` (after `clean(full = true)` and `remove_cid_images`,
+//!   `clean-has` / `clean-lacks` (after `clean(full = true)`, which drops unresolved `cid:` images,
 //!   as a reply when the subject starts with `Re:`), `safe-lacks` (after `sanitize`).
 
 use std::fmt::Write as _;
@@ -513,9 +513,8 @@ fn check(mail: &Mail, planned: &Planned, exp: &Expectation) -> Vec<String> {
             planned.calls.join("\n    ")
         ));
     }
-    let cleaned =
-        html::remove_cid_images(&html::clean(&mail.body_html, true, is_reply(&mail.subject)));
-    let safe = html::sanitize(&mail.body_html);
+    let cleaned = html::clean(&mail.body_html, true, is_reply(&mail.subject)).into_string();
+    let safe = html::sanitize(&mail.body_html).into_string();
     for (k, v) in &exp.snippets {
         let (hay, want_present) = match k.as_str() {
             "body-has" => (&mail.body_html, true),

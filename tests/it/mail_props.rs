@@ -3,7 +3,7 @@
 
 use mailtoticket::adapters::mail::{AttachmentFilters, parse};
 use mailtoticket::domain::classify::{ClassifyOptions, classify};
-use mailtoticket::domain::html::{clean, remove_cid_images, sanitize};
+use mailtoticket::domain::html::{clean, sanitize};
 use proptest::prelude::*;
 
 fn run(bytes: &[u8]) {
@@ -18,7 +18,7 @@ fn run(bytes: &[u8]) {
     };
     let _ = classify(&mail, &opts);
     for full in [false, true] {
-        let out = remove_cid_images(&clean(&mail.body_html, full, true));
+        let out = clean(&mail.body_html, full, true);
         assert!(!out.to_ascii_lowercase().contains("<script"));
     }
 }
@@ -63,6 +63,5 @@ proptest! {
     fn clean_of_any_string_never_panics(s in "\\PC{0,300}") {
         let _ = sanitize(&s);
         let _ = clean(&s, true, true);
-        let _ = remove_cid_images(&s);
     }
 }

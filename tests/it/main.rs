@@ -2,17 +2,27 @@
 
 mod app_support;
 mod architecture;
+mod auto_corpus;
 mod bad_input;
 mod bad_input_e2e;
+mod bounce_e2e;
+mod bounces;
 mod chain;
 mod cli;
+mod directories_e2e;
 mod faults;
 mod filters;
+mod hostile;
+mod hostile_html;
 mod identity;
 mod imap_pull;
+mod identity_behaviours;
+mod identity_rest;
 mod journal;
+mod ldap;
 mod loop_protection;
 mod mail_corpus;
+mod mail_fidelity;
 mod mail_identity;
 mod mail_props;
 mod quarantine;

@@ -138,35 +138,7 @@ impl HyperTransport {
     /// Builds the client: TLS verified against the web PKI roots plus `ca_file`, HTTP/1.1
     /// keep-alive with at most one idle connection per host.
     pub fn new(config: &TransportConfig) -> Result<HyperTransport, HttpError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &config.ca_file {
-            let mut added = 0;
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| {
-                HttpError::permanent(format!("no es pot llegir ca_file {}: {e}", path.display()))
-            })? {
-                let cert = cert.map_err(|e| {
-                    HttpError::permanent(format!("ca_file {} invàlid: {e}", path.display()))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    HttpError::permanent(format!("ca_file {} invàlid: {e}", path.display()))
-                })?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(HttpError::permanent(format!(
-                    "ca_file {} no conté cap certificat",
-                    path.display()
-                )));
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| HttpError::permanent(format!("configuració TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = tls_client_config(config.ca_file.as_deref())?;
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -223,6 +195,42 @@ impl HyperTransport {
             .to_vec();
         Ok(HttpResponse { status, body })
     }
+}
+
+/// The TLS client settings of every outgoing connection (HTTPS, LDAPS/StartTLS):
+/// ring, the web PKI roots plus the PEM certificates of `ca_file`.
+pub fn tls_client_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, HttpError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| {
+            HttpError::permanent(format!("no es pot llegir ca_file {}: {e}", path.display()))
+        })? {
+            let cert = cert.map_err(|e| {
+                HttpError::permanent(format!("ca_file {} invàlid: {e}", path.display()))
+            })?;
+            roots.add(cert).map_err(|e| {
+                HttpError::permanent(format!("ca_file {} invàlid: {e}", path.display()))
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(HttpError::permanent(format!(
+                "ca_file {} no conté cap certificat",
+                path.display()
+            )));
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| HttpError::permanent(format!("configuració TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
 }
 
 /// Plain HTTP carries the bus password in clear: only allowed to this machine (tests,
@@ -365,6 +373,76 @@ impl HttpTransport for HyperTransport {
 
     fn connections(&self) -> usize {
         self.connections.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+/// A plain (non-SOAP) HTTP request, for the REST identity directory.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub post: bool,
+    pub url: String,
+    /// Extra headers (name, value).
+    pub headers: Vec<(String, String)>,
+    /// `Content-Type` of `body` (POST only).
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl HyperTransport {
+    /// Sends any request over the same pool, TLS settings, URL rules and request
+    /// timeout as the SOAP calls (counted with them).
+    pub async fn request(&self, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        let uri = check_url(&req.url)?;
+        let mut builder = if req.post {
+            hyper::Request::post(uri)
+        } else {
+            hyper::Request::get(uri)
+        };
+        if let Some(ct) = &req.content_type {
+            builder = builder.header(CONTENT_TYPE, ct.as_str());
+        }
+        for (name, value) in &req.headers {
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| HttpError::permanent(format!("capçalera HTTP invàlida: {name}")))?;
+            builder = builder.header(name.as_str(), value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(req.body.clone())))
+            .map_err(|e| HttpError::permanent(format!("petició HTTP invàlida: {e}")))?;
+        let url = &req.url;
+        match tokio::time::timeout(self.request_timeout, self.exchange(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(HttpError::transient(format!(
+                "temps d'espera esgotat ({} ms) per a {url}",
+                self.request_timeout.as_millis()
+            ))),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<HttpResponse, HttpError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self.client.request(request).await.map_err(classify)?;
+        if let (Some(info), Ok(mut seen)) = (
+            response.extensions().get::<HttpInfo>(),
+            self.connections.lock(),
+        ) {
+            seen.insert((info.local_addr(), info.remote_addr()));
+        }
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| match e.downcast::<hyper::Error>() {
+                Ok(h) => classify_hyper(&h),
+                Err(other) => HttpError::permanent(format!("resposta HTTP rebutjada: {other}")),
+            })?
+            .to_bytes()
+            .to_vec();
+        Ok(HttpResponse { status, body })
     }
 }
 

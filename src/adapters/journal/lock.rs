@@ -21,7 +21,7 @@ impl MailLock {
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(1);
         loop {
-            let file = OpenOptions::new()
+            let file = crate::adapters::private_files::file_options()
                 .read(true)
                 .write(true)
                 .create(true)

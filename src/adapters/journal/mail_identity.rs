@@ -273,6 +273,30 @@ impl RateLimit for DurableRun {
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         self.run.note_new_ticket(sender, at)
     }
+
+    // Issue 10: every method forwarded, or the defaults would forget participants.
+    fn count(&self, key: &str, since: DateTime<FixedOffset>) -> Result<u32, PortError> {
+        self.run.count(key, since)
+    }
+
+    fn note(&self, key: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
+        self.run.note(key, at)
+    }
+
+    fn cc_requesters(
+        &self,
+        codi_tiquet: &str,
+    ) -> Result<Vec<crate::domain::trust::CcRequester>, PortError> {
+        self.run.cc_requesters(codi_tiquet)
+    }
+
+    fn note_cc_requester(
+        &self,
+        codi_tiquet: &str,
+        requester: &crate::domain::trust::CcRequester,
+    ) -> Result<(), PortError> {
+        self.run.note_cc_requester(codi_tiquet, requester)
+    }
 }
 
 impl MailJournal for DurableRun {

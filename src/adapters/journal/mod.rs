@@ -50,7 +50,6 @@ pub use rate::{MemoryRateLimitStore, RateLimitStore};
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -67,6 +66,7 @@ use crate::ports::{
 };
 
 mod mail_identity;
+mod participants;
 pub use mail_identity::{
     DIGEST_STEP, KnownMail, PERMANENT_STATUSES, PERMANENT_STEP, SnapshotJournals,
 };
@@ -83,7 +83,7 @@ pub const STATUS_IN_PROGRESS: &str = "IN_PROGRESS";
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 256;
 
 /// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Times are stored as UTC milliseconds plus the offset in seconds, so that a record
 /// shows the time zone the mail was handled in.
 const SCHEMA: &str = "
@@ -259,6 +259,16 @@ impl JournalStore for DurableJournals {
         let run = mail_identity::begin_durable(&journal, &identity, now, self.retry_permanent)?;
         Ok(Box::new(run))
     }
+
+    fn counters(&self) -> Option<Box<dyn RateLimitStore>> {
+        match DeliveryJournal::open(&self.state_dir) {
+            Ok(j) => Some(Box::new(j)),
+            Err(e) => {
+                tracing::warn!("No puc obrir els comptadors d'informes i quarantena: {e}");
+                None
+            }
+        }
+    }
 }
 
 /// The durable delivery journal in a state directory.
@@ -290,8 +300,10 @@ impl DeliveryJournal {
     /// and keeps one connection to it for the life of the journal.
     pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
         let locks_dir = state_dir.join(LOCKS_DIR_NAME);
-        fs::create_dir_all(&locks_dir)?;
+        crate::adapters::private_files::create_dir_all(&locks_dir)?;
         let db_path = state_dir.join(DB_FILE_NAME);
+        // 0600 before SQLite opens it: its -wal and -shm take the same mode.
+        crate::adapters::private_files::precreate(&db_path)?;
         let conn = open_connection(&db_path, DEFAULT_DB_WAIT).map_err(|e| db_error(&db_path, e))?;
         Ok(Self {
             store: Arc::new(Store {
@@ -630,7 +642,8 @@ fn open_connection(path: &Path, busy_wait: Duration) -> rusqlite::Result<Connect
         // on a stale snapshot; `IF NOT EXISTS` makes the second one a no-op. On error
         // the connection is dropped, which rolls back.
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN IMMEDIATE; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            participants::SCHEMA
         ))?;
     }
     Ok(conn)

@@ -7,6 +7,7 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::params;
 
 use super::{DeliveryJournal, JournalError, MailRun, Store};
+use crate::domain::trust::CcRequester;
 use crate::ports::PortError;
 
 /// The rate-limit port, under the name this adapter first gave it.
@@ -16,6 +17,7 @@ pub use crate::ports::RateLimit as RateLimitStore;
 #[derive(Debug, Default)]
 pub struct MemoryRateLimitStore {
     notes: Mutex<Vec<(String, DateTime<FixedOffset>)>>,
+    cc: Mutex<Vec<(String, CcRequester)>>,
 }
 
 impl RateLimitStore for MemoryRateLimitStore {
@@ -38,6 +40,21 @@ impl RateLimitStore for MemoryRateLimitStore {
         notes.push((normalise_sender(sender), at));
         Ok(())
     }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        let cc = self.cc.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(cc
+            .iter()
+            .filter(|(t, _)| t == codi_tiquet.trim())
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    fn note_cc_requester(&self, codi_tiquet: &str, r: &CcRequester) -> Result<(), PortError> {
+        let mut cc = self.cc.lock().unwrap_or_else(|p| p.into_inner());
+        cc.push((codi_tiquet.trim().to_string(), r.clone()));
+        Ok(())
+    }
 }
 
 impl RateLimitStore for DeliveryJournal {
@@ -52,6 +69,14 @@ impl RateLimitStore for DeliveryJournal {
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         Ok(self.store.note_new_ticket(sender, at)?)
     }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        Ok(self.store.cc_requesters(codi_tiquet)?)
+    }
+
+    fn note_cc_requester(&self, codi_tiquet: &str, r: &CcRequester) -> Result<(), PortError> {
+        Ok(self.store.note_cc_requester(codi_tiquet, r)?)
+    }
 }
 
 impl RateLimitStore for MailRun {
@@ -65,6 +90,14 @@ impl RateLimitStore for MailRun {
 
     fn note_new_ticket(&self, sender: &str, at: DateTime<FixedOffset>) -> Result<(), PortError> {
         Ok(self.store.note_new_ticket(sender, at)?)
+    }
+
+    fn cc_requesters(&self, codi_tiquet: &str) -> Result<Vec<CcRequester>, PortError> {
+        Ok(self.store.cc_requesters(codi_tiquet)?)
+    }
+
+    fn note_cc_requester(&self, codi_tiquet: &str, r: &CcRequester) -> Result<(), PortError> {
+        Ok(self.store.note_cc_requester(codi_tiquet, r)?)
     }
 }
 

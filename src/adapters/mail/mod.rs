@@ -1,24 +1,67 @@
 //! Driven adapter: raw bytes → domain `Mail` (BEHAVIOUR §3). The only place that imports
 //! mail-parser; everything leaving this module is owned domain data.
 //!
-//! mail-parser does the MIME walk and the transfer decoding. Headers are re-read from the
-//! raw bytes here because mail-parser decodes each RFC 2047 word on its own (a character
-//! split across two words comes out as U+FFFD) and drops undeclared 8-bit header bytes
-//! that are not UTF-8.
+//! mail-parser finds the MIME structure (parts, header and body offsets); this adapter
+//! reads the bytes itself where the crate loses something, split by job:
+//! - [`headers`]: header fields, RFC 2047 words, addresses, ids, the date;
+//! - [`body`]: which parts are the text, transfer- and charset-decoded;
+//! - [`attachments`]: file names (RFC 2231), attached messages, winmail.dat ([`tnef`]);
+//! - [`charset`] and [`transfer`]: the decoders they share;
+//! - [`structure`]: repairs of the raw MIME structure before the walk.
+//!
+//! Where a depth or count limit fits: the MIME walk is mail-parser's (one pass in
+//! [`parse_inner`]); every attachment kept, winmail.dat contents included, goes through
+//! `attachments::push`, and an attached message is read one level deep for its summary
+//! (`attachments::summarise`, which does not walk the inner message's attachments).
 
-use std::borrow::Cow;
+mod attachments;
+mod body;
+mod charset;
+mod headers;
+mod repair;
+mod tnef;
+mod transfer;
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
-use mail_parser::decoders::base64::base64_decode;
-use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::decoders::quoted_printable::quoted_printable_decode;
-use mail_parser::{
-    Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
-};
+use std::fmt;
+
+use mail_parser::{Message, MessageParser, MimeHeaders};
 use md5::{Digest, Md5};
 
-use crate::domain::html::escape_text;
-use crate::domain::mail::{Attachment, Mail};
+pub use body::text_to_html;
+pub use headers::decode_header_value;
+
+use crate::domain::mail::Mail;
+use charset::Charset;
+
+/// Errors of the mail adapter.
+#[derive(Debug)]
+pub enum MailError {
+    /// A `filtrar_attachments_per_nom` pattern that does not compile.
+    FilterRegex {
+        pattern: String,
+        source: regex::Error,
+    },
+}
+
+impl fmt::Display for MailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailError::FilterRegex { pattern, .. } => {
+                write!(f, "filtrar_attachments_per_nom: regex invàlida {pattern:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MailError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MailError::FilterRegex { source, .. } => Some(source),
+        }
+    }
+}
+
+mod structure;
 
 /// Attachment filters of the configuration (`filtrar_attachments_per_*`).
 #[derive(Debug, Clone, Default)]
@@ -31,12 +74,14 @@ pub struct AttachmentFilters {
 
 impl AttachmentFilters {
     /// Builds the filters from the configuration lists. The error names the bad regex.
-    pub fn new(per_nom: &[String], per_hash: &[String]) -> Result<Self, String> {
+    pub fn new(per_nom: &[String], per_hash: &[String]) -> Result<Self, MailError> {
         let per_nom = per_nom
             .iter()
             .map(|p| {
-                regex::Regex::new(p)
-                    .map_err(|e| format!("filtrar_attachments_per_nom: regex invàlida {p:?}: {e}"))
+                regex::Regex::new(p).map_err(|source| MailError::FilterRegex {
+                    pattern: p.clone(),
+                    source,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let per_hash = per_hash
@@ -63,12 +108,25 @@ impl AttachmentFilters {
 pub fn parse(raw: &[u8], filters: &AttachmentFilters) -> Mail {
     // mail-parser is third-party code fed with untrusted bytes: a panic inside it must not
     // take the delivery down, so contain it and fall back to the headers alone.
-    std::panic::catch_unwind(|| parse_inner(raw, filters))
+    let mut mail = std::panic::catch_unwind(|| parse_inner(raw, filters))
         .or_else(|_| std::panic::catch_unwind(|| parse_header_block(raw)))
         .unwrap_or_else(|_| Mail {
             raw_len: raw.len(),
             ..Mail::default()
-        })
+        });
+    with_structure(&mut mail, raw);
+    mail
+}
+
+/// Adds the MIME skeleton read by our own walker (issue 14), independent of mail-parser;
+/// when mail-parser could read no header at all, the walker's raw headers stand in.
+fn with_structure(mail: &mut Mail, raw: &[u8]) {
+    if let Ok(s) = std::panic::catch_unwind(|| structure::scan(raw)) {
+        if mail.headers.is_empty() {
+            mail.headers = s.headers.clone();
+        }
+        mail.structure = s;
+    }
 }
 
 /// Fallback when the MIME walk panicked (mail-parser 0.11.9 has a `debug_assert!` on some
@@ -90,8 +148,10 @@ fn parse_header_block(raw: &[u8]) -> Mail {
         raw_len: raw.len(),
         ..Mail::default()
     };
-    if let Some(msg) = MessageParser::default().parse_headers(head) {
-        read_headers(&msg, head, &mut mail);
+    if let Some(msg) = MessageParser::default().parse_headers(head)
+        && let Some(root) = msg.parts.first()
+    {
+        headers::read_headers(root, head, None, &mut mail);
     }
     mail.content_type = "text/plain".into();
     mail.body_text = bytes_to_string(body);
@@ -104,484 +164,57 @@ fn parse_inner(raw: &[u8], filters: &AttachmentFilters) -> Mail {
         raw_len: raw.len(),
         ..Mail::default()
     };
+    // Missing closing boundaries of nested multiparts, inserted on a copy (only then).
+    let repaired = repair::close_nested_multiparts(raw);
+    let raw: &[u8] = repaired.as_deref().unwrap_or(raw);
     let Some(mut msg) = MessageParser::default().parse(raw) else {
         return mail;
     };
-    read_headers(&msg, raw, &mut mail);
-    read_bodies(&msg, raw, &mut mail);
-    read_attachments(&mut msg, raw, filters, &mut mail);
+    let hint = mail_hint(&msg, raw);
+    if let Some(root) = msg.parts.first() {
+        headers::read_headers(root, raw, hint, &mut mail);
+    }
+    body::read_bodies(&msg, raw, hint, &mut mail);
+    attachments::read_attachments(&mut msg, raw, hint, filters, &mut mail);
     mail
 }
 
-// ---------------------------------------------------------------- headers
-
-fn read_headers(msg: &Message<'_>, raw: &[u8], mail: &mut Mail) {
-    let Some(root) = msg.parts.first() else {
-        return;
+/// The charset the mail declares elsewhere, when it is not UTF-8 or ASCII: a part's
+/// `charset`, else the charset of an encoded word in the headers. The best guess for
+/// undeclared 8-bit bytes in the same mail.
+fn mail_hint(msg: &Message<'_>, raw: &[u8]) -> Option<Charset> {
+    let useful = |label: &str| {
+        let l = label.trim().to_ascii_lowercase();
+        if matches!(l.as_str(), "us-ascii" | "ascii" | "utf-8" | "utf8") {
+            return None;
+        }
+        charset::resolve(&l)
     };
-    for h in root.headers() {
-        let name = raw_slice(raw, h.offset_field, h.offset_start)
-            .map(|b| {
-                let s = bytes_to_string(b);
-                s.trim_end().trim_end_matches(':').trim().to_string()
-            })
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| h.name.as_str().to_string());
-        let value = raw_slice(raw, h.offset_start, h.offset_end)
-            .map(|b| decode_header_value(&bytes_to_string(b)))
-            .unwrap_or_default();
-
-        let target = match h.name {
-            HeaderName::From => Some(&mut mail.from),
-            HeaderName::ReplyTo => Some(&mut mail.reply_to),
-            HeaderName::To => Some(&mut mail.to),
-            HeaderName::Cc => Some(&mut mail.cc),
-            HeaderName::Bcc => Some(&mut mail.bcc),
-            HeaderName::ResentFrom => Some(&mut mail.resent_from),
-            HeaderName::ResentTo => Some(&mut mail.resent_to),
-            _ => None,
-        };
-        if let Some(list) = target {
-            push_addresses(list, h.value());
-        }
-        match h.name {
-            HeaderName::Subject if mail.subject.is_empty() => {
-                mail.subject = value.replace(['\r', '\n'], "");
-            }
-            HeaderName::Date if mail.date.is_none() => {
-                mail.date = h.value().as_datetime().and_then(to_chrono);
-            }
-            HeaderName::MessageId if mail.message_id.is_none() => {
-                mail.message_id = ids(&value).into_iter().next();
-            }
-            HeaderName::InReplyTo if mail.in_reply_to.is_empty() => {
-                mail.in_reply_to = ids(&value);
-            }
-            HeaderName::References if mail.references.is_empty() => {
-                mail.references = ids(&value);
-            }
-            _ => {}
-        }
-        mail.headers.push((name, value));
-    }
-    if let Some(ct) = root.content_type() {
-        mail.content_type = match &ct.c_subtype {
-            Some(sub) => format!("{}/{}", ct.c_type, sub),
-            None => ct.c_type.to_string(),
-        }
-        .to_ascii_lowercase();
-        mail.report_type = ct.attribute("report-type").map(|s| s.to_ascii_lowercase());
-    }
+    msg.parts
+        .iter()
+        .find_map(|p| useful(p.content_type()?.attribute("charset")?))
+        .or_else(|| {
+            let root = msg.parts.first()?;
+            let head = raw.get(..root.offset_body as usize)?;
+            head.windows(2)
+                .enumerate()
+                .filter(|(_, w)| *w == b"=?")
+                .find_map(|(i, _)| {
+                    let rest = &head[i + 2..];
+                    let end = rest.iter().take(40).position(|&b| b == b'?')?;
+                    useful(std::str::from_utf8(&rest[..end]).ok()?)
+                })
+        })
 }
 
 fn raw_slice(raw: &[u8], start: u32, end: u32) -> Option<&[u8]> {
     raw.get(start as usize..end as usize)
 }
 
-fn push_addresses(list: &mut Vec<String>, value: &HeaderValue<'_>) {
-    let addrs: Box<dyn Iterator<Item = &mail_parser::Addr<'_>>> = match value {
-        HeaderValue::Address(Address::List(l)) => Box::new(l.iter()),
-        HeaderValue::Address(Address::Group(g)) => {
-            Box::new(g.iter().flat_map(|g| g.addresses.iter()))
-        }
-        _ => return,
-    };
-    for a in addrs {
-        if let Some(addr) = a.address.as_deref() {
-            let addr = addr.trim().to_lowercase();
-            if !addr.is_empty() {
-                list.push(addr);
-            }
-        }
-    }
-}
-
-/// Message ids with angle brackets, read from the header text: mail-parser strips the
-/// brackets, returns one id or a list, and drops ids written without brackets.
-fn ids(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = value;
-    while let Some(open) = rest.find('<') {
-        let Some(close) = rest[open..].find('>') else {
-            break;
-        };
-        let id = rest[open + 1..open + close].trim();
-        if !id.is_empty() {
-            out.push(format!("<{id}>"));
-        }
-        rest = &rest[open + close + 1..];
-    }
-    // Bare ids (no brackets at all, or trailing after the bracketed ones).
-    for tok in rest.split([' ', '\t', ',']) {
-        let tok = tok.trim().trim_end_matches('>');
-        if tok.contains('@') && !tok.contains('<') {
-            out.push(format!("<{tok}>"));
-        }
-    }
-    out
-}
-
-fn to_chrono(d: &mail_parser::DateTime) -> Option<DateTime<FixedOffset>> {
-    if !d.is_valid() {
-        return None;
-    }
-    let secs = (i32::from(d.tz_hour) * 3600 + i32::from(d.tz_minute) * 60)
-        * if d.tz_before_gmt { -1 } else { 1 };
-    let offset = FixedOffset::east_opt(secs)?;
-    let naive = NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))?
-        .and_hms_opt(u32::from(d.hour), u32::from(d.minute), u32::from(d.second))?;
-    naive.and_local_timezone(offset).single()
-}
-
-/// Bytes as text: UTF-8 when valid, else Windows-1252 (the usual undeclared 8-bit charset
-/// of Western mail clients, a superset of Latin-1 for printable characters).
+/// Bytes as text with no charset to go by: UTF-8 when valid, else the detector's guess
+/// (Windows-1252 when it has none).
 pub(crate) fn bytes_to_string(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_string(),
-        Err(_) => cp1252(b),
-    }
-}
-
-fn cp1252(b: &[u8]) -> String {
-    match charset_decoder(b"windows-1252") {
-        Some(dec) => dec(b),
-        None => b.iter().map(|&c| char::from(c)).collect(),
-    }
-}
-
-/// Unfolds a raw header value and decodes its RFC 2047 encoded words. Adjacent encoded
-/// words of one charset are decoded together, so a character split across two words
-/// survives; whitespace between adjacent encoded words is dropped (RFC 2047 §6.2).
-pub fn decode_header_value(raw: &str) -> String {
-    let unfolded: String = raw.replace("\r\n", "\n").replace('\n', "");
-    let s = unfolded.trim();
-    let mut out = String::with_capacity(s.len());
-    // Pending bytes of consecutive encoded words in one charset.
-    let mut pending: Option<(String, Vec<u8>)> = None;
-    let mut gap = String::new();
-    let mut rest = s;
-    while !rest.is_empty() {
-        if let Some((charset, bytes, used)) = encoded_word(rest) {
-            match &mut pending {
-                Some((cs, buf)) if cs.eq_ignore_ascii_case(&charset) => buf.extend(bytes),
-                _ => {
-                    flush(&mut out, &mut pending);
-                    pending = Some((charset, bytes));
-                }
-            }
-            gap.clear();
-            rest = &rest[used..];
-            continue;
-        }
-        let ch = rest.chars().next().unwrap_or(' ');
-        if pending.is_some() && (ch == ' ' || ch == '\t') {
-            gap.push(ch);
-        } else {
-            flush(&mut out, &mut pending);
-            out.push_str(&gap);
-            gap.clear();
-            out.push(ch);
-        }
-        rest = &rest[ch.len_utf8()..];
-    }
-    flush(&mut out, &mut pending);
-    out.push_str(&gap);
-    out
-}
-
-fn flush(out: &mut String, pending: &mut Option<(String, Vec<u8>)>) {
-    if let Some((charset, bytes)) = pending.take() {
-        out.push_str(&decode_charset(&charset, &bytes));
-    }
-}
-
-fn decode_charset(charset: &str, bytes: &[u8]) -> String {
-    // RFC 2231 allows a language suffix: "utf-8*ca".
-    let cs = charset.split('*').next().unwrap_or("");
-    let cs = cs.trim();
-    if cs.eq_ignore_ascii_case("utf-8") || cs.eq_ignore_ascii_case("us-ascii") || cs.is_empty() {
-        return bytes_to_string(bytes);
-    }
-    if is_latin1_label(cs) {
-        return cp1252(bytes);
-    }
-    match charset_decoder(cs.as_bytes()) {
-        Some(dec) => dec(bytes),
-        None => bytes_to_string(bytes),
-    }
-}
-
-/// Latin-1 labels: mail labelled so is in practice Windows-1252 (Outlook's smart quotes,
-/// the euro sign), as browsers also assume.
-fn is_latin1_label(cs: &str) -> bool {
-    matches!(
-        cs.to_ascii_lowercase().as_str(),
-        "iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" | "l1" | "iso_8859-1" | "cp819"
-    )
-}
-
-/// One `=?charset?enc?text?=` at the start of `s`: (charset, decoded bytes, length used).
-fn encoded_word(s: &str) -> Option<(String, Vec<u8>, usize)> {
-    let body = s.strip_prefix("=?")?;
-    let q1 = body.find('?')?;
-    let charset = &body[..q1];
-    if charset.is_empty() || charset.contains(char::is_whitespace) {
-        return None;
-    }
-    let after = &body[q1 + 1..];
-    let mut it = after.char_indices();
-    let (_, enc) = it.next()?;
-    if after.get(1..2)? != "?" {
-        return None;
-    }
-    let text_start = 2;
-    let end = after[text_start..].find("?=")?;
-    let text = &after[text_start..text_start + end];
-    if text.contains(' ') {
-        return None;
-    }
-    let bytes = match enc.to_ascii_lowercase() {
-        'b' => decode_b(text.as_bytes())?,
-        'q' => decode_q(text.as_bytes()),
-        _ => return None,
-    };
-    let used = 2 + q1 + 1 + text_start + end + 2;
-    Some((charset.to_string(), bytes, used))
-}
-
-fn decode_b(text: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let trimmed: Vec<u8> = text.iter().copied().filter(|c| *c != b'=').collect();
-    base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(&trimmed)
-        .ok()
-        .or_else(|| base64_decode(text))
-}
-
-fn decode_q(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        match text[i] {
-            b'_' => out.push(b' '),
-            b'=' if i + 2 < text.len() => {
-                let hex = std::str::from_utf8(&text[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'='),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
-}
-
-// ---------------------------------------------------------------- bodies
-
-fn read_bodies(msg: &Message<'_>, raw: &[u8], mail: &mut Mail) {
-    let html: Vec<String> = msg
-        .html_body
-        .iter()
-        .filter_map(|id| msg.parts.get(*id as usize))
-        .filter(|p| matches!(p.body, PartType::Html(_)))
-        .map(|p| part_text(p, raw).into_owned())
-        .collect();
-    let text: Vec<String> = msg
-        .text_body
-        .iter()
-        .filter_map(|id| msg.parts.get(*id as usize))
-        .filter(|p| matches!(p.body, PartType::Text(_)))
-        .map(|p| part_text(p, raw).into_owned())
-        .collect();
-    if !text.is_empty() {
-        mail.body_text = text.join("\n");
-    }
-    if !html.is_empty() {
-        mail.body_html = html.join("\n");
-        if text.is_empty() {
-            mail.body_text = mail_parser::decoders::html::html_to_text(&mail.body_html);
-        }
-    } else if !text.is_empty() {
-        mail.body_html = text_to_html(&mail.body_text);
-    }
-}
-
-/// §3: a text body as HTML: escaped once, lines joined with `<br>` and a newline.
-pub fn text_to_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push_str("<br>\n");
-        }
-        out.push_str(&escape_text(line.strip_suffix('\r').unwrap_or(line)));
-    }
-    out
-}
-
-/// The decoded text of a body part, with the undeclared-charset repairs.
-fn part_text<'a>(part: &'a MessagePart<'_>, raw: &[u8]) -> Cow<'a, str> {
-    let text = match &part.body {
-        PartType::Text(t) | PartType::Html(t) => t.as_ref(),
-        _ => return Cow::Borrowed(""),
-    };
-    let charset = part
-        .content_type()
-        .and_then(|ct| ct.attribute("charset"))
-        .map(|c| c.trim().to_ascii_lowercase());
-    let declared_utf8 = matches!(
-        charset.as_deref(),
-        None | Some("utf-8" | "utf8" | "us-ascii" | "ascii")
-    );
-    if declared_utf8 && text.contains('\u{FFFD}') {
-        // Not UTF-8 after all: mail-parser decoded it lossily. Go back to the bytes and
-        // read them as Windows-1252, the usual charset of such mail.
-        if let Some(bytes) = transfer_decoded(part, raw)
-            && std::str::from_utf8(&bytes).is_err()
-        {
-            return Cow::Owned(cp1252(&bytes));
-        }
-    }
-    if charset.as_deref().is_some_and(is_latin1_label)
-        && text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c))
-        && let Some(bytes) = transfer_decoded(part, raw)
-    {
-        return Cow::Owned(cp1252(&bytes));
-    }
-    if charset.is_none()
-        && let Some(fixed) = undo_double_utf8(text)
-    {
-        return Cow::Owned(fixed);
-    }
-    Cow::Borrowed(text)
-}
-
-/// The part's body bytes after transfer decoding, re-read from the raw mail.
-fn transfer_decoded(part: &MessagePart<'_>, raw: &[u8]) -> Option<Vec<u8>> {
-    let body = raw_slice(raw, part.offset_body, part.offset_end)?;
-    let cte = part
-        .content_transfer_encoding()
-        .map(|c| c.trim().to_ascii_lowercase());
-    match cte.as_deref() {
-        Some("base64") => base64_decode(body),
-        Some("quoted-printable") => quoted_printable_decode(body),
-        _ => Some(body.to_vec()),
-    }
-}
-
-/// Text that is UTF-8 read as Latin-1 and encoded to UTF-8 again ("incidÃ¨ncia"), as some
-/// clients send without a charset: undo one level when every character fits in a byte,
-/// the bytes are valid UTF-8 and they hold non-ASCII. Genuine Latin-1 text almost never
-/// forms valid multi-byte UTF-8 sequences, so this is safe on undeclared parts.
-fn undo_double_utf8(text: &str) -> Option<String> {
-    if text.is_ascii() {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(text.len());
-    for c in text.chars() {
-        let c = u32::from(c);
-        if c > 0xFF {
-            return None;
-        }
-        bytes.push(c as u8);
-    }
-    let s = String::from_utf8(bytes).ok()?;
-    (!s.is_ascii()).then_some(s)
-}
-
-// ---------------------------------------------------------------- attachments
-
-static RAW_NAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"(?i)\b(?:file)?name\s*=\s*(?:"([^"]*)"|([^;\s]+))"#).expect("static regex")
-});
-
-/// A file name written in undeclared 8-bit (usually Latin-1), which mail-parser decoded
-/// lossily: re-read the part's raw Content-Disposition / Content-Type.
-fn raw_8bit_name(part: &MessagePart<'_>, raw: &[u8]) -> Option<String> {
-    for wanted in [HeaderName::ContentDisposition, HeaderName::ContentType] {
-        let Some(h) = part.headers().iter().find(|h| h.name == wanted) else {
-            continue;
-        };
-        let text = bytes_to_string(raw_slice(raw, h.offset_start, h.offset_end)?);
-        if let Some(c) = RAW_NAME.captures(&text) {
-            let n = c.get(1).or_else(|| c.get(2))?.as_str();
-            let n = decode_header_value(n);
-            if !n.contains('\u{FFFD}') {
-                return Some(n);
-            }
-        }
-    }
-    None
-}
-
-fn read_attachments(
-    msg: &mut Message<'_>,
-    raw: &[u8],
-    filters: &AttachmentFilters,
-    mail: &mut Mail,
-) {
-    let ids = std::mem::take(&mut msg.attachments);
-    for id in ids {
-        let Some(part) = msg.parts.get_mut(id as usize) else {
-            continue;
-        };
-        let (content_type, subtype) = match part.content_type() {
-            Some(ct) => {
-                let sub = ct.c_subtype.as_deref().unwrap_or("octet-stream");
-                (
-                    format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
-                    sub.to_ascii_lowercase(),
-                )
-            }
-            None if matches!(part.body, PartType::Message(_)) => {
-                ("message/rfc822".to_string(), "rfc822".to_string())
-            }
-            None => ("text/plain".to_string(), "plain".to_string()),
-        };
-        let name = part
-            .attachment_name()
-            .map(|n| decode_header_value(n).replace(['\r', '\n'], ""))
-            .map(|n| {
-                if n.contains('\u{FFFD}') {
-                    raw_8bit_name(part, raw).unwrap_or(n)
-                } else {
-                    n
-                }
-            })
-            .filter(|n| !n.trim().is_empty());
-        let content_id = part
-            .content_id()
-            .map(|c| {
-                c.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
-            })
-            .filter(|c| !c.is_empty());
-        // Move the decoded bytes out of the parser's tree: a 10 MB attachment is held once.
-        let data: Vec<u8> = match std::mem::replace(&mut part.body, PartType::Multipart(vec![])) {
-            PartType::Text(t) | PartType::Html(t) => t.into_owned().into_bytes(),
-            PartType::Binary(b) | PartType::InlineBinary(b) => b.into_owned(),
-            PartType::Message(m) => m.raw_message.into_owned(),
-            PartType::Multipart(_) => continue,
-        };
-        let name =
-            name.unwrap_or_else(|| format!("attach{}.{}", mail.attachments.len() + 1, subtype));
-        if filters.drops(&name, &data) {
-            continue;
-        }
-        mail.attachments.push(Attachment {
-            name,
-            content_type,
-            content_id,
-            data,
-        });
-    }
+    charset::decode_undeclared(b, None)
 }
 
 #[cfg(test)]
@@ -770,6 +403,7 @@ mod tests {
         assert!(
             AttachmentFilters::new(&["(".to_string()], &[])
                 .unwrap_err()
+                .to_string()
                 .contains("filtrar_attachments_per_nom")
         );
     }
@@ -842,5 +476,53 @@ mod tests {
             "{}",
             m.body_text
         );
+    }
+
+    #[test]
+    fn undeclared_header_bytes_use_the_charset_of_an_encoded_word() {
+        let m = p(b"From: \xe9\xd7\xc1\xce <ivan@x.ru>\nSubject: =?koi8-r?B?8NLJ18XU?=\n\nx");
+        assert_eq!(m.subject, "Привет");
+        assert_eq!(m.header("From"), Some("Иван <ivan@x.ru>"));
+        assert_eq!(m.from, ["ivan@x.ru"]);
+    }
+
+    #[test]
+    fn attached_message_named_after_its_subject_and_summarised() {
+        let raw = b"From: a@upc.edu\nSubject: Fwd\nContent-Type: multipart/mixed; boundary=o\n\n\
+            --o\nContent-Type: message/rfc822\n\nFrom: B <b@x.org>\nSubject: Avui\n\
+            Date: Tue, 9 Dec 2014 15:46:28 +0100\n\nText de dins\n--o--\n";
+        let m = p(raw);
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].name, "Avui.eml");
+        assert!(m.attachments[0].data.starts_with(b"From: B <b@x.org>"));
+        assert!(m.attachments[0].data.ends_with(b"Text de dins"));
+        assert_eq!(m.forwarded.len(), 1);
+        let d = m.description_html();
+        assert!(d.contains("De: B &lt;b@x.org&gt;"), "{d}");
+        assert!(d.contains("Data: 09/12/2014 15:46"), "{d}");
+        assert!(d.contains("Assumpte: Avui"), "{d}");
+        assert!(d.contains("Text de dins"), "{d}");
+    }
+
+    #[test]
+    fn winmail_dat_unpacked_and_kept() {
+        use base64::Engine;
+        let blob = tnef::build::blob(&[("A.PDF", "Llarg nom.pdf", "application/pdf", b"%PDF")]);
+        let mut raw = b"From: a@upc.edu\nContent-Type: multipart/mixed; boundary=o\n\n--o\n\
+            Content-Type: text/plain\n\ntext\n--o\nContent-Type: application/ms-tnef; name=winmail.dat\n\
+            Content-Transfer-Encoding: base64\n\n"
+            .to_vec();
+        raw.extend(
+            base64::engine::general_purpose::STANDARD
+                .encode(&blob)
+                .as_bytes(),
+        );
+        raw.extend(b"\n--o--\n");
+        let m = p(&raw);
+        let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["winmail.dat", "Llarg nom.pdf"]);
+        assert_eq!(m.attachments[0].data, blob);
+        assert_eq!(m.attachments[1].data, b"%PDF");
+        assert_eq!(m.attachments[1].content_type, "application/pdf");
     }
 }

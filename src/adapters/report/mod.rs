@@ -53,6 +53,9 @@ pub enum ReportError {
     },
     #[error("sobre")]
     Envelope(#[source] lettre::error::Error),
+    /// SMTP AUTH over a connection without TLS (issue 10).
+    #[error("{0}")]
+    AuthWithoutTls(String),
 }
 
 /// Sends error reports.
@@ -73,6 +76,8 @@ pub struct SmtpSettings {
     /// Value of the `X-Mailtoticket-Loop` header (the instance's sender address).
     pub loop_marker: String,
     pub timeout: Duration,
+    /// `smtp_permetre_auth_sense_tls`: allow AUTH on a connection without TLS.
+    pub allow_auth_without_tls: bool,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -113,6 +118,7 @@ impl SmtpSettings {
             to,
             loop_marker: config.notificar_errors_from.clone(),
             timeout: Duration::from_secs(config.connect_timeout_secs.max(1) * 3),
+            allow_auth_without_tls: config.smtp_permetre_auth_sense_tls,
         }
     }
 }
@@ -130,6 +136,14 @@ impl SmtpReporter {
 
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, ReportError> {
         let s = &self.settings;
+        // Issue 10: the password never crosses the wire in clear unless allowed.
+        if let Some(problem) = auth_without_tls(
+            s.credentials.is_some(),
+            s.starttls,
+            s.allow_auth_without_tls,
+        ) {
+            return Err(ReportError::AuthWithoutTls(problem));
+        }
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str())
             .port(s.port)
             .timeout(Some(s.timeout));
@@ -210,6 +224,14 @@ impl crate::ports::Reporter for SmtpReports<'_> {
             }
         })
     }
+}
+
+/// Why SMTP AUTH must not be used: credentials over a connection without TLS
+/// (`smtp_starttls = false`) and `smtp_permetre_auth_sense_tls` not set.
+pub fn auth_without_tls(has_credentials: bool, tls: bool, allowed: bool) -> Option<String> {
+    (has_credentials && !tls && !allowed).then(|| {
+        "SMTP AUTH sense TLS refusat: la contrasenya aniria en clar (cal smtp_starttls = true, o smtp_permetre_auth_sense_tls = true)".to_string()
+    })
 }
 
 fn message_id(from: &str, now: chrono::DateTime<chrono::Local>) -> String {
@@ -332,7 +354,20 @@ mod tests {
             to: vec!["admin@example.org".into()],
             loop_marker: "m2t@example.org".into(),
             timeout: Duration::from_secs(5),
+            allow_auth_without_tls: false,
         }
+    }
+
+    #[test]
+    fn auth_without_tls_is_refused_before_connecting() {
+        let mut s = settings();
+        s.credentials = Some(("u".into(), "p".into()));
+        let e = SmtpReporter::new(s.clone()).transport().unwrap_err();
+        assert!(e.to_string().contains("sense TLS"), "{e}");
+        s.allow_auth_without_tls = true;
+        assert!(SmtpReporter::new(s.clone()).transport().is_ok());
+        assert!(auth_without_tls(true, true, false).is_none());
+        assert!(auth_without_tls(false, false, false).is_none());
     }
 
     #[test]
