@@ -3,8 +3,8 @@
 
 pub mod atomic_file;
 pub mod http;
-pub mod imap;
 pub mod identity_rest;
+pub mod imap;
 pub mod journal;
 pub mod ldap;
 pub mod logging;

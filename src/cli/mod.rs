@@ -1,8 +1,8 @@
 //! Command line (driving side of the hexagon): the MDA mode and the companion
 //! commands, over the configuration, the adapters and the use case.
 
-pub mod imap;
 pub mod classify;
+pub mod imap;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
