@@ -71,7 +71,7 @@ pub(super) async fn bounce<T: TicketSystem, I: super::identity::UserLookup>(
     let comment = NewComment {
         codi_tiquet: code.clone(),
         usuari: author.clone(),
-        descripcio: bounce::comment_text(&recipients, &mail.subject),
+        descripcio: bounce::comment_html(&recipients, &mail.subject),
         tipus: CommentKind::Private,
         notificar: false,
     };

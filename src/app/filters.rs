@@ -102,7 +102,9 @@ async fn parsed_body(
     full: bool,
     is_reply: bool,
 ) -> Result<html::Body, Failure> {
-    let source = mail.description_html().into_owned();
+    let source = mail.body_html.clone();
+    // Attached messages of a mail without text of its own (issue 17), as text.
+    let forwarded = mail.forwarded_text();
     let max_depth = settings.limits.mail.html_max_depth;
     let cpu = super::CpuStage::enter();
     let body = tokio::task::spawn_blocking(move || {
@@ -110,6 +112,9 @@ async fn parsed_body(
         drop(source);
         if full {
             body.clean(is_reply);
+        }
+        for block in &forwarded {
+            body.append_text(block);
         }
         if body.flattened() > 0 {
             body.append_note(&format!(

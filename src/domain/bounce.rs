@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::dsn::RecipientStatus;
 use super::filters::match_at_start;
-use super::html::escape_text;
+use super::html::Body;
 use super::mail::Mail;
 
 /// What a bounce returns.
@@ -107,13 +107,21 @@ pub fn returned(mail: &Mail, message_id: &Regex, is_own: impl Fn(&str) -> bool) 
     Returned::Unknown
 }
 
-/// The private comment's text (HTML, Catalan): one line per recipient,
-/// "La notificació a ADREÇA no s'ha pogut lliurar: ESTAT DIAGNÒSTIC".
-pub fn comment_text(recipients: &[RecipientStatus], subject: &str) -> String {
+/// The private comment as stored (Catalan): one line per recipient,
+/// "La notificació a ADREÇA no s'ha pogut lliurar: ESTAT DIAGNÒSTIC". What the remote
+/// server wrote is text in the tree; only the serialiser writes HTML.
+pub fn comment_html(recipients: &[RecipientStatus], subject: &str) -> String {
+    Body::from_text(&comment_text(recipients, subject))
+        .render()
+        .into_string()
+}
+
+/// The comment's plain text, one line per recipient.
+fn comment_text(recipients: &[RecipientStatus], subject: &str) -> String {
     if recipients.is_empty() {
         return format!(
             "La notificació no s'ha pogut lliurar (el rebot no diu a qui): {}",
-            escape_text(subject.trim())
+            subject.trim()
         );
     }
     recipients
@@ -135,14 +143,10 @@ pub fn comment_text(recipients: &[RecipientStatus], subject: &str) -> String {
             } else {
                 detail
             };
-            format!(
-                "La notificació a {} {verb}: {}",
-                escape_text(&r.recipient),
-                escape_text(&detail)
-            )
+            format!("La notificació a {} {verb}: {detail}", r.recipient)
         })
         .collect::<Vec<_>>()
-        .join("<br>")
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -229,11 +233,15 @@ mod tests {
             status: "5.1.1".into(),
             diagnostic: "550 <script>alert(1)</script> unknown".into(),
         };
-        let t = comment_text(&[r], "x");
-        assert_eq!(
-            t,
-            "La notificació a anna@example.org no s'ha pogut lliurar: 5.1.1 550 &lt;script&gt;alert(1)&lt;/script&gt; unknown"
+        let t = comment_html(&[r], "x");
+        assert!(
+            t.contains(
+                "La notificació a anna@example.org no s'ha pogut lliurar: 5.1.1 550 &lt;script&gt;alert(1)&lt;/script&gt; unknown"
+            ),
+            "{t}"
         );
-        assert!(comment_text(&[], "Undeliverable: <b>").contains("&lt;b&gt;"));
+        assert!(!t.contains("<script"), "{t}");
+        let t = comment_html(&[], "Undeliverable: <b>");
+        assert!(t.contains("&lt;b&gt;") && !t.contains("<b>"), "{t}");
     }
 }

@@ -1,11 +1,7 @@
 //! The mail as the domain sees it: owned, decoded, with no parser types.
 //! Built by `crate::adapters::mail` from raw bytes.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, FixedOffset};
-
-use crate::domain::html::escape_text;
 
 /// One attachment (a non-body leaf part), already transfer-decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -158,40 +154,37 @@ impl Mail {
             .unwrap_or_else(|| self.sender())
     }
 
-    /// The HTML the ticket description or comment is made from: the body; when the mail
-    /// has no text of its own and carries attached messages, their sender, date, subject
-    /// and text follow it, so the ticket is never blank.
-    pub fn description_html(&self) -> Cow<'_, str> {
+    /// What the ticket must show of the attached messages (issue 17): when the mail has
+    /// no text of its own and carries attached messages, one plain-text block per
+    /// message with its sender, date, subject and text, so the ticket is never blank.
+    /// Plain text: the HTML pipeline puts it in the tree as text (never as markup).
+    pub fn forwarded_text(&self) -> Vec<String> {
         if self.forwarded.is_empty() || !self.body_text.trim().is_empty() {
-            return Cow::Borrowed(&self.body_html);
+            return Vec::new();
         }
-        let mut out = self.body_html.clone();
-        for f in &self.forwarded {
-            out.push_str("<p>---------- Missatge reenviat ----------<br>\n");
-            for (label, value) in [
-                ("De", f.from.clone()),
-                (
-                    "Data",
-                    f.date
-                        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
-                        .unwrap_or_default(),
-                ),
-                ("Assumpte", f.subject.clone()),
-            ] {
-                if !value.is_empty() {
-                    out.push_str(&format!("{label}: {}<br>\n", escape_text(&value)));
+        self.forwarded
+            .iter()
+            .map(|f| {
+                let mut block = String::from("---------- Missatge reenviat ----------\n");
+                for (label, value) in [
+                    ("De", f.from.clone()),
+                    (
+                        "Data",
+                        f.date
+                            .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
+                            .unwrap_or_default(),
+                    ),
+                    ("Assumpte", f.subject.clone()),
+                ] {
+                    if !value.is_empty() {
+                        block.push_str(&format!("{label}: {value}\n"));
+                    }
                 }
-            }
-            out.push_str("</p>\n");
-            for (i, line) in f.body_text.split('\n').enumerate() {
-                if i > 0 {
-                    out.push_str("<br>\n");
-                }
-                out.push_str(&escape_text(line.strip_suffix('\r').unwrap_or(line)));
-            }
-            out.push('\n');
-        }
-        Cow::Owned(out)
+                block.push('\n');
+                block.push_str(&f.body_text);
+                block
+            })
+            .collect()
     }
 
     /// Addresses of an address header by name ("From", "cc", ...), for rules.

@@ -858,9 +858,16 @@ mod tests {
     }
 
     #[test]
-    fn texts_escape_the_claimed_address() {
-        let l = non_participant_line("<b>@x", &Authenticity::Off);
-        assert!(l.contains("&lt;b&gt;@x") && !l.contains("<b>"));
-        assert!(failed_auth_line("a&b").contains("a&amp;b"));
+    fn the_claimed_address_stays_text_in_the_stored_html() {
+        use crate::domain::html::Body;
+        let stored = |line: String| {
+            let mut b = Body::from_text("hola");
+            b.prepend_header(&line);
+            b.render().into_string()
+        };
+        let l = stored(non_participant_line("<b>@x", &Authenticity::Off));
+        assert!(l.contains("&lt;b&gt;@x") && !l.contains("<b>"), "{l}");
+        let l = stored(failed_auth_line("a&b<img src=x onerror=y>"));
+        assert!(l.contains("a&amp;b&lt;img") && !l.contains("<img"), "{l}");
     }
 }

@@ -175,25 +175,7 @@ impl HyperTransport {
             .header("SOAPAction", action)
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| HttpError::permanent(format!("petició HTTP invàlida: {e}")))?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self.client.request(request).await.map_err(classify)?;
-        if let (Some(info), Ok(mut seen)) = (
-            response.extensions().get::<HttpInfo>(),
-            self.connections.lock(),
-        ) {
-            seen.insert((info.local_addr(), info.remote_addr()));
-        }
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| match e.downcast::<hyper::Error>() {
-                Ok(h) => classify_hyper(&h),
-                Err(other) => HttpError::permanent(format!("resposta HTTP rebutjada: {other}")),
-            })?
-            .to_bytes()
-            .to_vec();
-        Ok(HttpResponse { status, body })
+        self.exchange(request).await
     }
 }
 

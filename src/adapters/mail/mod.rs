@@ -497,8 +497,8 @@ mod tests {
         assert!(m.attachments[0].data.starts_with(b"From: B <b@x.org>"));
         assert!(m.attachments[0].data.ends_with(b"Text de dins"));
         assert_eq!(m.forwarded.len(), 1);
-        let d = m.description_html();
-        assert!(d.contains("De: B &lt;b@x.org&gt;"), "{d}");
+        let d = m.forwarded_text().join("\n");
+        assert!(d.contains("De: B <b@x.org>"), "{d}");
         assert!(d.contains("Data: 09/12/2014 15:46"), "{d}");
         assert!(d.contains("Assumpte: Avui"), "{d}");
         assert!(d.contains("Text de dins"), "{d}");

@@ -149,6 +149,21 @@ impl Body {
         }
     }
 
+    /// Adds a block of plain text at the end, after an empty line: its lines as text
+    /// separated by line breaks.
+    pub fn append_text(&mut self, text: &str) {
+        let d = &mut self.doc;
+        d.add(ROOT, Data::Elem(Elem::new("br")));
+        d.add(ROOT, Data::Elem(Elem::new("br")));
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                d.add(ROOT, Data::Elem(Elem::new("br")));
+                d.add_text(ROOT, "\n");
+            }
+            d.add_text(ROOT, line.strip_suffix('\r').unwrap_or(line));
+        }
+    }
+
     /// Adds a note at the end (what a limit left out).
     pub fn append_note(&mut self, note: &str) {
         let d = &mut self.doc;
