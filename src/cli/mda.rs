@@ -60,7 +60,10 @@ pub async fn handle(
     // Why GN6 cannot be reached, as the reason of the mail's ERROR.
     let unavailable = services.as_ref().err().map(|e| error_chain(e));
     let unavailable = unavailable.as_deref().unwrap_or_default();
-    let decoder = wiring::Decoder(&settings.attachments);
+    let decoder = wiring::Decoder(
+        &settings.attachments,
+        settings.app.limits.mail.max_mime_depth,
+    );
     let meter = Meter {
         started,
         services: services.as_ref().ok(),

@@ -29,12 +29,13 @@ pub type Tickets = Retrying<SoapTicketSystem<HyperTransport>>;
 /// Persones as the MDA reaches it.
 pub type Identity = Retrying<SoapIdentityDirectory<HyperTransport>>;
 
-/// The mail decoder port over the mail adapter, with the configured attachment filters.
-pub struct Decoder<'a>(pub &'a AttachmentFilters);
+/// The mail decoder port over the mail adapter, with the configured attachment filters
+/// and `[limits] max_mime_depth`.
+pub struct Decoder<'a>(pub &'a AttachmentFilters, pub usize);
 
 impl MailDecoder for Decoder<'_> {
     fn decode(&self, raw: &[u8]) -> Mail {
-        crate::adapters::mail::parse(raw, self.0)
+        crate::adapters::mail::parse_limited(raw, self.0, self.1)
     }
 }
 

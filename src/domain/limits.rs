@@ -1,7 +1,7 @@
 //! Limits on what one mail may make the gateway do (issue 9): every mail comes from the
 //! open internet, so work and memory are bounded by configuration, not by the sender.
 //!
-//! Hard limits (mail size, header block size, attachments per mail) make the mail a
+//! Hard limits (mail size, header block size, MIME nesting, attachments per mail) make the mail a
 //! permanent outcome: REJECT, quarantined once, one report — retrying cannot help.
 //! Soft limits change what is stored and say so: a long subject is cut with `…`, HTML
 //! nested too deep is flattened into text (and the ticket says how much).
@@ -20,6 +20,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most attachments one mail may carry.
     pub max_attachments: usize,
+    /// Deepest MIME nesting accepted (multipart levels and attached messages; a
+    /// single-part mail is 0). Measured on the raw bytes before the mail is parsed.
+    pub max_mime_depth: usize,
     /// Longest ticket subject, in characters; longer ones are cut and end with `…`.
     pub max_subject_chars: usize,
     /// Deepest HTML nesting kept as elements; deeper content is flattened into text.
@@ -32,18 +35,42 @@ impl Default for Limits {
             max_mail_bytes: 50 * 1024 * 1024,
             max_header_bytes: 1024 * 1024,
             max_attachments: 100,
+            max_mime_depth: DEFAULT_MAX_MIME_DEPTH,
             max_subject_chars: 255,
             html_max_depth: crate::domain::html::DEFAULT_MAX_DEPTH,
         }
     }
 }
 
+/// Default of `max_mime_depth`: real mail rarely nests more than 5 levels (a forward of
+/// a signed reply with alternatives and inline images); 20 leaves room for forwards of
+/// forwards while keeping the parser's work and recursion small.
+pub const DEFAULT_MAX_MIME_DEPTH: usize = 20;
+
+/// Largest `max_mime_depth` that takes effect (larger values act as this one): the
+/// scan that measures the depth does one pass per level, so its work stays bounded.
+pub const MIME_DEPTH_CEILING: usize = 100;
+
 /// A hard limit a mail went past.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exceeded {
-    MailSize { size: usize, max: usize },
-    HeaderSize { size: usize, max: usize },
-    Attachments { count: usize, max: usize },
+    MailSize {
+        size: usize,
+        max: usize,
+    },
+    HeaderSize {
+        size: usize,
+        max: usize,
+    },
+    Attachments {
+        count: usize,
+        max: usize,
+    },
+    /// `depth` is as far as the bounded scan went: at most `max + 1`.
+    MimeDepth {
+        depth: usize,
+        max: usize,
+    },
 }
 
 impl Exceeded {
@@ -58,6 +85,11 @@ impl Exceeded {
             }
             Exceeded::Attachments { count, max } => {
                 format!("massa fitxers adjunts: {count} (límit max_attachments = {max})")
+            }
+            Exceeded::MimeDepth { max, .. } => {
+                format!(
+                    "estructura MIME massa niuada: més de {max} nivells (límit max_mime_depth = {max})"
+                )
             }
         }
     }
@@ -81,6 +113,13 @@ pub fn check(mail: &Mail, limits: &Limits) -> Option<Exceeded> {
         return Some(Exceeded::HeaderSize {
             size: headers,
             max: limits.max_header_bytes,
+        });
+    }
+    let max_depth = limits.max_mime_depth.min(MIME_DEPTH_CEILING);
+    if mail.mime_depth > max_depth {
+        return Some(Exceeded::MimeDepth {
+            depth: mail.mime_depth,
+            max: max_depth,
         });
     }
     if mail.attachments.len() > limits.max_attachments {
@@ -146,6 +185,7 @@ mod tests {
             max_mail_bytes: 100,
             max_header_bytes: 20,
             max_attachments: 2,
+            max_mime_depth: 3,
             ..Limits::default()
         };
         let mut m = Mail {
@@ -167,6 +207,14 @@ mod tests {
             Some(Exceeded::HeaderSize { size: 21, .. })
         ));
         m.headers[0].1.pop();
+        m.mime_depth = 3;
+        assert_eq!(check(&m, &l), None);
+        m.mime_depth = 4;
+        assert!(matches!(
+            check(&m, &l),
+            Some(Exceeded::MimeDepth { depth: 4, max: 3 })
+        ));
+        m.mime_depth = 0;
         m.attachments.push(Default::default());
         assert!(matches!(
             check(&m, &l),

@@ -62,6 +62,9 @@ pub struct Mail {
     pub attachments: Vec<Attachment>,
     /// Size of the raw mail in bytes.
     pub raw_len: usize,
+    /// Deepest MIME nesting, measured on the raw bytes by a bounded scan that stops one
+    /// level past the limit (issue 9, `max_mime_depth`).
+    pub mime_depth: usize,
     /// The MIME skeleton, read from the raw bytes without decoding any text (issue 14).
     pub structure: Structure,
     /// Attached messages, in order (each is also in `attachments` as a `.eml` file).

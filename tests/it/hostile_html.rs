@@ -652,3 +652,60 @@ fn a_cpu_bound_timeout_is_permanent() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     rt.shutdown_background();
 }
+
+/// A mail nested `levels` MIME levels deep around one text part.
+fn nested_mail(id: &str, levels: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: pep@example.org\r\nTo: suport@upc.edu\r\nSubject: niu {id}\r\n\
+         Message-ID: <{id}@example.org>\r\nMIME-Version: 1.0\r\n"
+    );
+    for i in 0..levels {
+        m.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"n{i}\"\r\n\r\n--n{i}\r\n"
+        ));
+    }
+    m.push_str("Content-Type: text/plain; charset=utf-8\r\n\r\nBon dia, al fons.\r\n");
+    for i in (0..levels).rev() {
+        m.push_str(&format!("--n{i}--\r\n"));
+    }
+    m.into_bytes()
+}
+
+#[test]
+fn mime_depth_at_the_limit_passes_and_past_it_is_rejected_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "[limits]\nmax_mime_depth = 6\n");
+    // At the edge: a ticket with the innermost text.
+    let (out, code, _) = run(&cfg, &[], &nested_mail("edge", 6));
+    assert_eq!(code, 0, "{}", &out[..out.len().min(300)]);
+    assert!(out.starts_with("X-Mailtoticket: SUCCESS"), "{out}");
+    assert!(stored_ticket(&cfg).contains("al fons"));
+    // One level past it: permanent, nothing created, quarantined once with its reason.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "[limits]\nmax_mime_depth = 6\n");
+    let (out, code, _) = run(&cfg, &[], &nested_mail("past", 7));
+    assert_eq!(code, 2, "{}", &out[..out.len().min(300)]);
+    assert!(out.starts_with("X-Mailtoticket: REJECT"), "{out}");
+    assert!(
+        out.contains("Message-ID: <past@example.org>"),
+        "the mail comes back whole"
+    );
+    let (list, _, _) = run(&cfg, &["sandbox", "tickets"], b"");
+    assert!(list.contains("no tickets"), "{list}");
+    assert_eq!(files_under(&dir.path().join("state/quarantine")), 2);
+    let log = std::fs::read_to_string(dir.path().join("m2t.log")).expect("log");
+    assert!(log.contains("max_mime_depth = 6"), "{log}");
+}
+
+#[test]
+fn a_hundred_thousand_nested_multiparts_are_rejected_by_the_default_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "");
+    // ~4.5 MB of nesting: the raw scan stops at level 21, mail-parser never sees it.
+    let (out, code, took) = run(&cfg, &[], &nested_mail("deep100k", 100_000));
+    assert_eq!(code, 2, "{}", &out[..out.len().min(300)]);
+    assert!(out.starts_with("X-Mailtoticket: REJECT"));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let log = std::fs::read_to_string(dir.path().join("m2t.log")).expect("log");
+    assert!(log.contains("més de 20 nivells"), "{log}");
+}

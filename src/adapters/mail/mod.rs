@@ -105,15 +105,39 @@ impl AttachmentFilters {
 
 /// Parses a raw mail. Never fails and never panics: a non-mail gives a `Mail` with what
 /// could be read (at least `raw_len`).
+///
+/// The MIME nesting is measured first, on the raw bytes, up to the default
+/// `max_mime_depth`; see [`parse_limited`].
 pub fn parse(raw: &[u8], filters: &AttachmentFilters) -> Mail {
+    parse_limited(raw, filters, crate::domain::limits::DEFAULT_MAX_MIME_DEPTH)
+}
+
+/// [`parse`] with the configured `max_mime_depth`. A mail nested deeper never reaches
+/// mail-parser (whose work and recursion grow with the nesting): only its header block is
+/// read, and `mime_depth` (one past the limit) makes the limit check reject it.
+pub fn parse_limited(raw: &[u8], filters: &AttachmentFilters, max_mime_depth: usize) -> Mail {
+    let max_mime_depth = max_mime_depth.min(crate::domain::limits::MIME_DEPTH_CEILING);
+    let depth = std::panic::catch_unwind(|| structure::mime_depth(raw, max_mime_depth))
+        .unwrap_or(usize::MAX);
+    if depth > max_mime_depth {
+        let mut mail =
+            std::panic::catch_unwind(|| parse_header_block(raw, false)).unwrap_or_else(|_| Mail {
+                raw_len: raw.len(),
+                ..Mail::default()
+            });
+        mail.mime_depth = depth;
+        with_structure(&mut mail, raw);
+        return mail;
+    }
     // mail-parser is third-party code fed with untrusted bytes: a panic inside it must not
     // take the delivery down, so contain it and fall back to the headers alone.
     let mut mail = std::panic::catch_unwind(|| parse_inner(raw, filters))
-        .or_else(|_| std::panic::catch_unwind(|| parse_header_block(raw)))
+        .or_else(|_| std::panic::catch_unwind(|| parse_header_block(raw, true)))
         .unwrap_or_else(|_| Mail {
             raw_len: raw.len(),
             ..Mail::default()
         });
+    mail.mime_depth = depth;
     with_structure(&mut mail, raw);
     mail
 }
@@ -132,8 +156,8 @@ fn with_structure(mail: &mut Mail, raw: &[u8]) {
 /// Fallback when the MIME walk panicked (mail-parser 0.11.9 has a `debug_assert!` on some
 /// nested multiparts with broken boundaries, found by fuzzing): the header block is parsed
 /// alone, so sender and subject still route the mail, and the rest is kept as plain text
-/// rather than lost.
-fn parse_header_block(raw: &[u8]) -> Mail {
+/// rather than lost (`with_body`; without it the body is left empty).
+fn parse_header_block(raw: &[u8], with_body: bool) -> Mail {
     let end = [&b"\r\n\r\n"[..], &b"\n\n"[..]]
         .iter()
         .filter_map(|sep| {
@@ -154,8 +178,10 @@ fn parse_header_block(raw: &[u8]) -> Mail {
         headers::read_headers(root, head, None, &mut mail);
     }
     mail.content_type = "text/plain".into();
-    mail.body_text = bytes_to_string(body);
-    mail.body_html = text_to_html(&mail.body_text);
+    if with_body {
+        mail.body_text = bytes_to_string(body);
+        mail.body_html = text_to_html(&mail.body_text);
+    }
     mail
 }
 

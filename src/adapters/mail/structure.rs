@@ -9,6 +9,7 @@
 
 use base64::Engine as _;
 
+use crate::domain::limits::MIME_DEPTH_CEILING;
 use crate::domain::mail::Structure;
 
 /// Nesting of multiparts followed.
@@ -20,6 +21,58 @@ const MAX_HEADERS: usize = 1000;
 /// Bytes kept of one header value, of a delivery-status body and of the first text.
 const MAX_VALUE: usize = 16 * 1024;
 const MAX_BODY: usize = 256 * 1024;
+
+/// Deepest MIME nesting of `raw`, counted on the raw bytes before any MIME parser sees
+/// them (issue 9, `[limits] max_mime_depth`): a single-part mail is 0, each multipart
+/// level and each attached message (`message/rfc822`, `message/global`, transfer-decoded
+/// as a whole) adds one. The walk stops descending once it is past `cap`, so the answer
+/// is at most `cap + 1` (and `cap` is itself held to [`MIME_DEPTH_CEILING`]): each level
+/// is one linear pass over the part it nests in, so the work is at most `cap + 1` passes
+/// over the mail, and the recursion is as deep as that.
+/// Unlike [`scan`] it records nothing and has no part count limit, so a deep branch after
+/// thousands of siblings is still found.
+pub fn mime_depth(raw: &[u8], cap: usize) -> usize {
+    let cap = cap.min(MIME_DEPTH_CEILING);
+    let raw = skip_mbox_line(raw);
+    let (head, body) = split_head(raw);
+    depth_below(head, body, 0, cap)
+}
+
+fn depth_below(head: &[u8], body: &[u8], level: usize, cap: usize) -> usize {
+    if level > cap {
+        return level;
+    }
+    let headers = header_fields(head);
+    let ct = header(&headers, "Content-Type")
+        .map(ContentType::parse)
+        .unwrap_or_default();
+    if ct.mime.starts_with("multipart/") {
+        let Some(boundary) = ct.param("boundary").filter(|b| !b.is_empty()) else {
+            return level;
+        };
+        let mut deepest = level;
+        for part in split_parts(body, boundary.as_bytes(), usize::MAX) {
+            let (h, b) = split_head(part);
+            deepest = deepest.max(depth_below(h, b, level + 1, cap));
+            if deepest > cap {
+                break;
+            }
+        }
+        return deepest;
+    }
+    if matches!(ct.mime.as_str(), "message/rfc822" | "message/global") {
+        let cte = header(&headers, "Content-Transfer-Encoding")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let inner: std::borrow::Cow<'_, [u8]> = match cte.as_str() {
+            "base64" | "quoted-printable" => decode_whole(body, &cte).into(),
+            _ => body.into(),
+        };
+        let (h, b) = split_head(trim_leading_newlines(&inner));
+        return depth_below(h, b, level + 1, cap);
+    }
+    level
+}
 
 /// Reads the skeleton of `raw`.
 pub fn scan(raw: &[u8]) -> Structure {
@@ -265,10 +318,15 @@ fn header_fields(head: &[u8]) -> Vec<(String, String)> {
 
 /// The parts of a multipart body between `--boundary` lines, up to `--boundary--`.
 fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
+    split_parts(body, boundary, MAX_PARTS)
+}
+
+/// [`split_multipart`] with at most `max` parts.
+fn split_parts<'a>(body: &'a [u8], boundary: &[u8], max: usize) -> Vec<&'a [u8]> {
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;
     let mut pos = 0;
-    while pos < body.len() && parts.len() < MAX_PARTS {
+    while pos < body.len() && parts.len() < max {
         let end = body[pos..]
             .iter()
             .position(|b| *b == b'\n')
@@ -318,7 +376,11 @@ fn trim_end_ws(b: &[u8]) -> &[u8] {
 
 /// Undoes a transfer encoding leniently; unknown encodings are taken as they are.
 fn decode(body: &[u8], cte: &str) -> Vec<u8> {
-    let body = &body[..body.len().min(MAX_BODY * 2)];
+    decode_whole(&body[..body.len().min(MAX_BODY * 2)], cte)
+}
+
+/// [`decode`] of the whole body, however long.
+fn decode_whole(body: &[u8], cte: &str) -> Vec<u8> {
     match cte {
         "base64" => {
             let mut clean: Vec<u8> = body
@@ -456,5 +518,49 @@ QWN0aW9uOiBmYWlsZWQ=\n";
             let _ = scan(raw);
         }
         assert!(scan(&deep).part_types.len() <= MAX_DEPTH + 1);
+    }
+
+    /// `n` nested multiparts around one text part, each boundary its own.
+    fn nested(n: usize) -> Vec<u8> {
+        let mut m = String::from("Subject: x\r\n");
+        for i in 0..n {
+            m.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        m.push_str("Content-Type: text/plain\r\n\r\nhola\r\n");
+        for i in (0..n).rev() {
+            m.push_str(&format!("--b{i}--\r\n"));
+        }
+        m.into_bytes()
+    }
+
+    #[test]
+    fn mime_depth_counts_levels_and_stops_past_the_cap() {
+        assert_eq!(mime_depth(b"Subject: x\r\n\r\nhola\r\n", 20), 0);
+        assert_eq!(mime_depth(&nested(1), 20), 1);
+        assert_eq!(mime_depth(&nested(20), 20), 20);
+        assert_eq!(mime_depth(&nested(21), 20), 21);
+        // Past the cap it stops descending: 10,000 levels answer cap + 1.
+        assert_eq!(mime_depth(&nested(10_000), 20), 21);
+        assert_eq!(mime_depth(&nested(500), usize::MAX), MIME_DEPTH_CEILING + 1);
+        // A deep branch after more siblings than `scan` records is still found.
+        let mut wide = String::from("Content-Type: multipart/mixed; boundary=\"w\"\r\n\r\n");
+        for _ in 0..(MAX_PARTS + 10) {
+            wide.push_str("--w\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+        }
+        wide.push_str("--w\r\n");
+        wide.push_str(std::str::from_utf8(&nested(5)).unwrap());
+        wide.push_str("--w--\r\n");
+        assert_eq!(mime_depth(wide.as_bytes(), 20), 6);
+        // An attached message counts one level, also when base64-encoded.
+        let inner = nested(3);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&inner);
+        let attached = format!(
+            "Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\n\
+             Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             {b64}\r\n--o--\r\n"
+        );
+        assert_eq!(mime_depth(attached.as_bytes(), 20), 5);
     }
 }
