@@ -363,8 +363,14 @@ pub static SIGNALS: &[Signal] = &[
         class: Some(AutoClass::Bounce),
         outcome: BOUNCE,
         check: |m, _| {
-            let local = m.sender().split('@').next().unwrap_or("");
-            if DAEMONS.contains(&local) {
+            // Local parts are compared case-insensitively: `MAILER-DAEMON`, `Postmaster`.
+            let local = m
+                .sender()
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if DAEMONS.contains(&local.as_str()) {
                 return Some(rule("From", m.sender()));
             }
             let from = h(m, "From").unwrap_or("").to_ascii_lowercase();
@@ -624,7 +630,10 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "delivery status notification (failure)",
     "delivery status notification (delay)",
     "delivery notification: delivery has failed",
-    "returned mail:",
+    "returned mail",
+    "mail could not be delivered",
+    "message could not be delivered",
+    "mail delivery warning",
     "failure notice",
     "failed delivery",
     "message delivery failure",
@@ -641,8 +650,18 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "mail error notification",
 ];
 
+/// Verdicts some gateways append to the returned subject, after ` : `.
+const BOUNCE_SUFFIXES: &[&str] = &[" : non remis", " : undeliverable"];
+
 fn bounce_subject(subject: &str) -> Option<&'static str> {
     let s = subject.trim_start().to_lowercase();
+    if s.starts_with("your message to ") && s.contains(" could not be delivered") {
+        return Some("your message to … could not be delivered");
+    }
+    // Gateways that append the verdict to the returned subject: `RE: <subject> : non remis`.
+    if let Some(x) = BOUNCE_SUFFIXES.iter().find(|x| s.trim_end().ends_with(*x)) {
+        return Some(x);
+    }
     BOUNCE_SUBJECTS.iter().find(|p| s.starts_with(*p)).copied()
 }
 
@@ -1076,6 +1095,11 @@ mod tests {
             "Delivery Status Notification (Failure)",
             "メールエラー通知",
             "Unzustellbar: Hallo",
+            "Returned Mail - Error During Delivery",
+            "Mail could not be delivered",
+            "Mail Delivery Warning",
+            "Your message to joan@example.it could not be delivered.",
+            "RE: Your message to GPC-talk awaits moderator approval : non remis",
         ] {
             assert_eq!(
                 class(&[HUMAN, ("Subject", s)]),
