@@ -658,8 +658,17 @@ fn bounce_subject(subject: &str) -> Option<&'static str> {
     if s.starts_with("your message to ") && s.contains(" could not be delivered") {
         return Some("your message to … could not be delivered");
     }
-    // Gateways that append the verdict to the returned subject: `RE: <subject> : non remis`.
-    if let Some(x) = BOUNCE_SUFFIXES.iter().find(|x| s.trim_end().ends_with(*x)) {
+    // Gateways that append the verdict to the returned subject: `RE: <subject> : non remis`,
+    // sometimes glossed in parentheses: `… : non remis (delivery failed)`.
+    let end = s.trim_end();
+    let unglossed = match end.strip_suffix(')').and_then(|e| e.rfind('(')) {
+        Some(open) => end[..open].trim_end(),
+        None => end,
+    };
+    if let Some(x) = BOUNCE_SUFFIXES
+        .iter()
+        .find(|x| end.ends_with(*x) || unglossed.ends_with(*x))
+    {
         return Some(x);
     }
     BOUNCE_SUBJECTS.iter().find(|p| s.starts_with(*p)).copied()
@@ -1100,6 +1109,7 @@ mod tests {
             "Mail Delivery Warning",
             "Your message to joan@example.it could not be delivered.",
             "RE: Your message to GPC-talk awaits moderator approval : non remis",
+            "RE: Your message to GPC-talk awaits moderator approval : non remis\t(delivery failed)",
         ] {
             assert_eq!(
                 class(&[HUMAN, ("Subject", s)]),
