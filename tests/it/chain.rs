@@ -219,8 +219,13 @@ pub(crate) fn start(c: &Chain) -> Guard {
     )
     .unwrap();
     let r = root.display();
+    // A fresh base_dir per start: after a kill, the old instance's helper processes
+    // (anvil, log) may still hold their sockets for a moment, and Dovecot refuses to
+    // start over existing sockets.
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let conf = format!(
-        "base_dir = {r}/run\nstate_dir = {r}/dstate\nlog_path = {r}/dovecot.log\n\
+        "base_dir = {r}/run{run}\nstate_dir = {r}/dstate\nlog_path = {r}/dovecot.log\n\
          protocols = imap\nlisten = 127.0.0.1\n\
          ssl = required\nssl_cert = <{r}/cert.pem\nssl_key = <{r}/key.pem\n\
          auth_mechanisms = plain login\n\
@@ -253,11 +258,23 @@ pub(crate) fn start(c: &Chain) -> Guard {
     let child = Command::new(DOVECOT)
         .args(["-F", "-c", root.join("dovecot.conf").to_str().unwrap()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(root.join("dovecot.stderr")).unwrap())
         .spawn()
         .unwrap();
-    let guard = Guard(child);
-    wait_for_port(c.imap_port, "dovecot");
+    let mut guard = Guard(child);
+    let end = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", c.imap_port)).is_err() {
+        let exited = guard.0.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() >= end {
+            panic!(
+                "dovecot did not listen on {} (exit: {exited:?}); its log:\n{}\n{}",
+                c.imap_port,
+                std::fs::read_to_string(root.join("dovecot.log")).unwrap_or_default(),
+                std::fs::read_to_string(root.join("dovecot.stderr")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     guard
 }
 
