@@ -1,5 +1,5 @@
 //! Build script: generates the typed SOAP bindings from the vendored WSDLs in `wsdl/`,
-//! one job per file:
+//! one job per file of `build/`:
 //! - `xsd.rs`: WSDL → XSD files (xsd-parser reads XML Schema, not WSDL);
 //! - `dom.rs`: a namespace-aware tree of the WSDL;
 //! - `ops.rs`: the operation table (portType/binding/messages, which xsd-parser ignores):
@@ -16,10 +16,15 @@
 //!
 //! Everything goes to `OUT_DIR/soap_bindings.rs`. No network.
 
+#[path = "build/codegen.rs"]
 mod codegen;
+#[path = "build/dom.rs"]
 mod dom;
+#[path = "build/ops.rs"]
 mod ops;
+#[path = "build/schema.rs"]
 mod schema;
+#[path = "build/xsd.rs"]
 mod xsd;
 
 use std::env;
@@ -40,6 +45,7 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed=build");
+    println!("cargo:rerun-if-changed=build.rs");
     let mut code = String::new();
     for (file, module) in WSDLS {
         let path = manifest.join(file);
