@@ -441,17 +441,20 @@ fn gmail(l: &[&str]) -> Vec<RecipientStatus> {
                 || x.contains("the response from the remote server was")
                 || x.contains("the response was:")
         })
-        .map(|i| {
-            l[i + 1..]
-                .iter()
-                .skip_while(|x| x.trim().is_empty())
-                .take_while(|x| !x.trim().is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|i| paragraph_after(l, i))
         .unwrap_or_default();
     vec![failed(recipient, &diagnostic)]
+}
+
+/// The first paragraph (non-blank lines) after line `i`, joined by spaces.
+fn paragraph_after(l: &[&str], i: usize) -> String {
+    l[i + 1..]
+        .iter()
+        .skip_while(|x| x.trim().is_empty())
+        .take_while(|x| !x.trim().is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Lotus Domino: `was not delivered to:` / the address / `because:` / the reason.
@@ -470,15 +473,7 @@ fn domino(l: &[&str]) -> Vec<RecipientStatus> {
     let diagnostic = lower
         .iter()
         .position(|x| x == "because:")
-        .map(|j| {
-            l[j + 1..]
-                .iter()
-                .skip_while(|x| x.trim().is_empty())
-                .take_while(|x| !x.trim().is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|j| paragraph_after(l, j))
         .unwrap_or_default();
     vec![failed(recipient, &diagnostic)]
 }
