@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use super::{Loaded, journal_api, mda};
 use crate::adapters::imap::{ImapError, Mailbox, Woken};
 use crate::adapters::logging::{LogSink, SEPARATOR};
+use crate::adapters::systemd;
 use crate::config::imap::ImapConfig;
 use crate::domain::outcome::Status;
 use crate::exit;
@@ -175,25 +176,77 @@ async fn open(cfg: &ImapConfig) -> Result<Mailbox, ImapError> {
 
 /// `--watch`: connect, pass, IDLE, pass... On any IMAP failure, reconnect after 1,
 /// 2, 4... seconds (at most `backoff_max_secs`); a working connection resets the wait.
+///
+/// Under systemd (`Type=notify`, see `adapters::systemd`): `READY=1` once the first
+/// connection attempt ended (connected, or the error in `STATUS=`), `WATCHDOG=1` from
+/// the loop's own progress (each mail, each pass, each IDLE return, each reconnection
+/// attempt; IDLE and the backoff are shortened to fit the watchdog), and on SIGTERM
+/// the mail being handled is finished, `STOPPING=1` sent, and the loop returns.
 async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
+    let (notify, problem) = systemd::notifier();
+    if let Some(p) = problem {
+        warn!("No puc avisar systemd: {p}");
+    }
+    tokio::spawn(async {
+        if let Err(e) = systemd::stop_signal().await {
+            warn!("No puc capturar SIGTERM: {e}");
+        }
+    });
     let mut backoff = Duration::from_secs(1);
-    let max = Duration::from_secs(cfg.backoff_max_secs.max(1));
+    let mut max = Duration::from_secs(cfg.backoff_max_secs.max(1));
+    let capped;
+    let cfg = match notify.ping_interval() {
+        Some(interval) => {
+            max = max.min((interval / 2).max(Duration::from_secs(1)));
+            capped = ImapConfig {
+                idle_secs: cfg.idle_secs.min(interval.as_secs().max(1)),
+                ..cfg.clone()
+            };
+            &capped
+        }
+        None => cfg,
+    };
+    let mut ready = false;
+    let stopping = || notify.stopping("Aturant: el mail en curs s'ha acabat");
     loop {
+        notify.status(&format!("Connectant a {}:{}", cfg.server, cfg.port()));
         let e = match open(cfg).await {
             Ok(mut mailbox) => {
-                info!(
+                let line = format!(
                     "IMAP: connectat a {}:{} com a {}, esperant mails a {}",
                     cfg.server,
                     cfg.port(),
                     cfg.user,
                     cfg.mailbox
                 );
+                info!("{line}");
+                if ready {
+                    notify.status(&line);
+                } else {
+                    notify.ready(&line);
+                    ready = true;
+                }
+                systemd::watchdog();
                 backoff = Duration::from_secs(1);
                 loop {
-                    if let Err(e) = pass(&mut mailbox, loaded, cfg, sink).await {
-                        break e;
+                    match pass(&mut mailbox, loaded, cfg, sink).await {
+                        Ok(summary) => notify.status(&summary.line(&cfg.mailbox)),
+                        Err(e) => break e,
                     }
-                    match mailbox.wait().await {
+                    systemd::watchdog();
+                    if systemd::stop_requested() {
+                        stopping();
+                        mailbox.close().await;
+                        return;
+                    }
+                    let woken = tokio::select! {
+                        w = mailbox.wait() => w,
+                        () = systemd::stopped() => {
+                            stopping();
+                            return;
+                        }
+                    };
+                    match woken {
                         Ok((m, woken)) => {
                             mailbox = m;
                             if woken == Woken::Timeout {
@@ -202,12 +255,31 @@ async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
                         }
                         Err(e) => break e,
                     }
+                    systemd::watchdog();
                 }
             }
             Err(e) => e,
         };
-        warn!("{e}; torno a connectar d'aquí a {} s", backoff.as_secs());
-        tokio::time::sleep(backoff).await;
+        let line = format!("{e}; torno a connectar d'aquí a {} s", backoff.as_secs());
+        warn!("{line}");
+        if ready {
+            notify.status(&line);
+        } else {
+            notify.ready(&line);
+            ready = true;
+        }
+        systemd::watchdog();
+        if systemd::stop_requested() {
+            stopping();
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = systemd::stopped() => {
+                stopping();
+                return;
+            }
+        }
         backoff = (backoff * 2).min(max);
     }
 }
@@ -224,6 +296,11 @@ pub async fn pass(
     let progress = std::io::stderr().is_terminal();
     let total = uids.len();
     for (i, uid) in uids.into_iter().enumerate() {
+        // A SIGTERM in watch mode: the mail before this one was finished; stop here.
+        if systemd::stop_requested() {
+            break;
+        }
+        systemd::watchdog();
         let Some(fetched) = mailbox.fetch(uid).await? else {
             continue;
         };

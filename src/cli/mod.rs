@@ -2,6 +2,7 @@
 //! commands, over the configuration, the adapters and the use case.
 
 pub mod classify;
+pub mod generate;
 pub mod imap;
 pub mod import_settings;
 pub mod journal_api;
@@ -81,6 +82,24 @@ pub enum Command {
         /// Every mail of the quarantine folder.
         #[arg(long)]
         all: bool,
+    },
+    /// Generate the manual pages or a shell completion script from this command line
+    /// (used to build the Debian package).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        command: GenerateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write mailtoticket.1 and one page per subcommand into DIR.
+    Man { dir: PathBuf },
+    /// Print the completion script for SHELL on standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -200,6 +219,7 @@ pub fn run() -> u8 {
             }
         },
         Some(Command::Classify) => classify_stdin(cli.config.as_deref()),
+        Some(Command::Generate { command }) => generate::run(command),
         Some(command) => {
             #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
@@ -425,7 +445,10 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 journal_api::release(config, p)
             })
         }
-        Command::Check | Command::ImportSettings { .. } | Command::Classify => 0,
+        Command::Check
+        | Command::ImportSettings { .. }
+        | Command::Classify
+        | Command::Generate { .. } => 0,
     }
 }
 

@@ -397,3 +397,101 @@ fn without_move_the_mail_is_copied_flagged_and_expunged() {
     assert_eq!(c.tickets().len(), 1);
     assert!(c.log().contains("sense MOVE"), "{}", c.log());
 }
+
+/// The datagrams a fake service manager received so far (`KEY=VALUE` lines each).
+fn notifications(sock: &std::os::unix::net::UnixDatagram, got: &mut Vec<String>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+}
+
+#[test]
+fn watch_mode_tells_systemd_ready_pings_the_watchdog_and_stops_on_sigterm() {
+    if !tools_present() {
+        return;
+    }
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let (c, _dovecot) = set_up("auth_failure_delay = 0\n");
+    let _bus = c.serve_bus();
+    // A fake systemd: the NOTIFY_SOCKET datagram socket, and a 4 s watchdog, so the
+    // loop must ping at least every 2 s while IDLE waits (idle_secs is 60 here).
+    let path = c.root().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "-c",
+            c.root().join("m2t.toml").to_str().unwrap(),
+            "imap",
+            "--watch",
+        ])
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "4000000")
+        .env_remove("WATCHDOG_PID")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut got = Vec::new();
+    assert!(
+        wait_until(20, || {
+            notifications(&sock, &mut got);
+            got.iter()
+                .any(|m| m.starts_with("READY=1\nSTATUS=IMAP: connectat"))
+        }),
+        "{got:?}\n{}",
+        c.log()
+    );
+    // Pinged from the loop while IDLE waits: two pings at least 1 s apart.
+    let first = got.iter().filter(|m| *m == "WATCHDOG=1").count();
+    assert!(
+        wait_until(10, || {
+            notifications(&sock, &mut got);
+            got.iter().filter(|m| *m == "WATCHDOG=1").count() >= first + 2
+        }),
+        "{got:?}\n{}",
+        c.log()
+    );
+    // Still handling mail, the pass reported in STATUS=.
+    c.deliver(&mail(
+        1,
+        "Message-ID: <sd1@upc.edu>\n",
+        "Vigilat",
+        "Amb systemd.",
+    ));
+    assert!(
+        wait_until(20, || in_folder(&c, "processats") == 1),
+        "{}",
+        c.log()
+    );
+    assert!(
+        wait_until(5, || {
+            notifications(&sock, &mut got);
+            got.iter()
+                .any(|m| m.starts_with("STATUS=Passada IMAP de INBOX: 1 mails, 1 processats"))
+        }),
+        "{got:?}"
+    );
+    // SIGTERM while idling: STOPPING=1, then exit 0.
+    // SAFETY: a plain kill(2) of our own child process.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let mut status = None;
+    assert!(
+        wait_until(15, || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "no exit after SIGTERM"
+    );
+    let _ = child.kill();
+    assert_eq!(status.unwrap().code(), Some(0));
+    notifications(&sock, &mut got);
+    assert!(got.iter().any(|m| m.starts_with("STOPPING=1\n")), "{got:?}");
+    assert_eq!(c.tickets().len(), 1);
+}
