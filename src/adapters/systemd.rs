@@ -38,6 +38,8 @@ pub struct Notifier {
     /// `WatchdogSec=` when it applies to this process.
     watchdog: Option<Duration>,
     last_ping: Mutex<Option<Instant>>,
+    /// Whether `READY=1` was sent.
+    ready: AtomicBool,
 }
 
 impl Notifier {
@@ -64,6 +66,7 @@ impl Notifier {
                 target,
                 watchdog,
                 last_ping: Mutex::new(None),
+                ready: AtomicBool::new(false),
             },
             error,
         )
@@ -75,6 +78,7 @@ impl Notifier {
             target: None,
             watchdog: None,
             last_ping: Mutex::new(None),
+            ready: AtomicBool::new(false),
         }
     }
 
@@ -104,6 +108,15 @@ impl Notifier {
     /// `READY=1` with a status line.
     pub fn ready(&self, status: &str) {
         let _ = self.send(&format!("READY=1\nSTATUS={}", one_line(status)));
+    }
+
+    /// `READY=1` with this status line the first time, `STATUS=…` afterwards.
+    pub fn up(&self, status: &str) {
+        if self.ready.swap(true, Ordering::SeqCst) {
+            self.status(status);
+        } else {
+            self.ready(status);
+        }
     }
 
     /// `STATUS=…` (shown by `systemctl status`).
@@ -292,8 +305,10 @@ mod tests {
         });
         assert!(problem.is_none());
         assert_eq!(n.ping_interval(), Some(Duration::from_secs(2)));
-        n.ready("connectat");
+        n.up("connectat");
         assert_eq!(recv(&sock), "READY=1\nSTATUS=connectat");
+        n.up("desconnectat");
+        assert_eq!(recv(&sock), "STATUS=desconnectat");
         n.watchdog();
         assert_eq!(recv(&sock), "WATCHDOG=1");
         // A second ping within the gap is not sent: the next datagram is the status.

@@ -206,7 +206,6 @@ async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
         }
         None => cfg,
     };
-    let mut ready = false;
     let stopping = || notify.stopping("Aturant: el mail en curs s'ha acabat");
     loop {
         notify.status(&format!("Connectant a {}:{}", cfg.server, cfg.port()));
@@ -220,12 +219,7 @@ async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
                     cfg.mailbox
                 );
                 info!("{line}");
-                if ready {
-                    notify.status(&line);
-                } else {
-                    notify.ready(&line);
-                    ready = true;
-                }
+                notify.up(&line);
                 systemd::watchdog();
                 backoff = Duration::from_secs(1);
                 loop {
@@ -262,12 +256,7 @@ async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
         };
         let line = format!("{e}; torno a connectar d'aquí a {} s", backoff.as_secs());
         warn!("{line}");
-        if ready {
-            notify.status(&line);
-        } else {
-            notify.ready(&line);
-            ready = true;
-        }
+        notify.up(&line);
         systemd::watchdog();
         if systemd::stop_requested() {
             stopping();
