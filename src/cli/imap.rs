@@ -180,7 +180,7 @@ async fn open(cfg: &ImapConfig) -> Result<Mailbox, ImapError> {
 /// Under systemd (`Type=notify`, see `adapters::systemd`): `READY=1` once the first
 /// connection attempt ended (connected, or the error in `STATUS=`), `WATCHDOG=1` from
 /// the loop's own progress (each mail, each pass, each IDLE return, each reconnection
-/// attempt; IDLE and the backoff are shortened to fit the watchdog), and on SIGTERM
+/// attempt; IDLE and the backoff wait are cut to a quarter of the watchdog time), and on SIGTERM
 /// the mail being handled is finished, `STOPPING=1` sent, and the loop returns.
 async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
     let (notify, problem) = systemd::notifier();
@@ -195,11 +195,14 @@ async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
     let mut backoff = Duration::from_secs(1);
     let mut max = Duration::from_secs(cfg.backoff_max_secs.max(1));
     let capped;
+    // Pings at least every half watchdog time: IDLE (then DONE and a search, each up
+    // to `timeout_secs`) and the backoff wait take at most a quarter of it.
     let cfg = match notify.ping_interval() {
         Some(interval) => {
-            max = max.min((interval / 2).max(Duration::from_secs(1)));
+            let quarter = (interval / 2).max(Duration::from_secs(1));
+            max = max.min(quarter);
             capped = ImapConfig {
-                idle_secs: cfg.idle_secs.min(interval.as_secs().max(1)),
+                idle_secs: cfg.idle_secs.min(quarter.as_secs()),
                 ..cfg.clone()
             };
             &capped
