@@ -113,7 +113,8 @@ pub async fn handle(
             };
             let journals = DurableJournals {
                 state_dir: config.state_dir(),
-                retention_days: config.journal_retention_days,
+                retention: config.journal_retention(),
+                quarantine_dir: config.quarantine_dir(),
                 retry_permanent: mode.retry_permanent,
             };
             let quarantine = Quarantine::new(config.quarantine_dir());
