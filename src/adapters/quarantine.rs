@@ -495,17 +495,25 @@ fn short_hash(raw: &[u8]) -> String {
 /// when it has a Message-ID (see `crate::adapters::journal::mail_identity`).
 pub fn journal_keys_of(raw: &[u8]) -> Vec<String> {
     // Only the header block is parsed: the Message-ID is all that is needed.
-    let end = memchr::memmem::find(raw, b"\n\n")
-        .map(|i| i + 2)
-        .or_else(|| memchr::memmem::find(raw, b"\r\n\r\n").map(|i| i + 4))
-        .unwrap_or(raw.len());
-    let mail = crate::adapters::mail::parse(&raw[..end], &Default::default());
+    let mail = crate::adapters::mail::parse(header_block(raw), &Default::default());
     let identity = crate::domain::mail_key::MailIdentity::of(mail.message_id.as_deref(), raw);
     let mut keys = vec![identity.primary_key()];
     if identity.message_id.is_some() {
         keys.push(identity.clash_key());
     }
     keys
+}
+
+/// The header block of a raw mail, with the blank line that ends it (the whole mail
+/// when there is none): enough to read From, Subject, Message-ID.
+pub fn header_block(raw: &[u8]) -> &[u8] {
+    let lf = memchr::memmem::find(raw, b"\n\n").map(|i| i + 2);
+    let crlf = memchr::memmem::find(raw, b"\n\r\n").map(|i| i + 3);
+    let end = match (lf, crlf) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(raw.len()),
+    };
+    &raw[..end]
 }
 
 /// One part of a delivered mail that GN6 did not take (`parts/`).

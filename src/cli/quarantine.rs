@@ -119,11 +119,7 @@ struct Summary {
 }
 
 fn summary(raw: &[u8]) -> Summary {
-    let end = memchr::memmem::find(raw, b"\n\n")
-        .map(|i| i + 2)
-        .or_else(|| memchr::memmem::find(raw, b"\r\n\r\n").map(|i| i + 4))
-        .unwrap_or(raw.len());
-    let mail = crate::adapters::mail::parse(&raw[..end], &Default::default());
+    let mail = crate::adapters::mail::parse(quarantine::header_block(raw), &Default::default());
     Summary {
         from: mail
             .header("From")

@@ -26,6 +26,7 @@ mod mail_fidelity;
 mod mail_identity;
 mod mail_props;
 mod quarantine;
+mod quarantine_tool;
 mod retry;
 mod sandbox;
 mod soap;
