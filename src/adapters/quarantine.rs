@@ -287,6 +287,10 @@ impl crate::ports::MailQuarantine for Quarantine {
             })
     }
 
+    fn already_kept(&self) -> bool {
+        self.replaying.is_some()
+    }
+
     /// In `parts/` under the quarantine, where `reprocess` never looks (the mail
     /// itself was delivered). The name depends only on the mail's key and the part,
     /// so a later run of the same mail writes the same file again, not a new one.
@@ -692,6 +696,10 @@ impl Quarantine {
                 if let Some(k) = e.sidecar.get(f) {
                     keys.insert(k.to_string());
                 }
+            }
+            // Written since the sidecar records them: no need to read the mail.
+            if e.sidecar.get(FIELD_JOURNAL_KEY).is_some() {
+                continue;
             }
             match fs::read(&e.path) {
                 Ok(raw) => keys.extend(journal_keys_of(&raw)),

@@ -819,3 +819,39 @@ fn retention_keys_map_and_validate() {
         "typo refused"
     );
 }
+
+#[test]
+fn a_replay_that_still_fails_takes_nothing_from_the_hourly_quarantine_cap() {
+    let env = Env::new();
+    let cfg = env.sandbox_config("a", "11111", "max_quarantena_per_hora = 1");
+    let q = env.quarantine();
+    // Unknown senders: REJECT again on every replay.
+    let entries: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            put(
+                &q,
+                &mail(&format!("cap-{i}"), "ningu@upc.edu", "x"),
+                "REJECT",
+                &cfg,
+                now() - TimeDelta::minutes(10 - i),
+            )
+        })
+        .collect();
+    let o = env.run(
+        &cfg,
+        &["quarantine", "reprocess", "--all", "--pace", "0"],
+        b"",
+    );
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert_eq!(
+        out(&o).matches("kept in the quarantine, retry 1").count(),
+        2,
+        "{}",
+        out(&o)
+    );
+    assert_eq!(q.list().unwrap(), entries, "no copies");
+    // The hour's one quarantine place is still free for a new failing mail.
+    let o = env.run(&cfg, &[], &mail("cap-new", "ningu@upc.edu", "y"));
+    assert_eq!(code(&o), 2);
+    assert_eq!(q.list().unwrap().len(), 3, "{}", env.log());
+}
