@@ -736,6 +736,10 @@ pub fn reprocess_targets(
 /// [`Replay::max_tempfails`] TEMPFAILs in a row. Prints one line per mail and a
 /// summary; returns the worst exit code.
 pub fn reprocess(current: &Loaded, files: &[PathBuf], replay: Replay) -> u8 {
+    if files.is_empty() {
+        println!("nothing to reprocess: the quarantine is empty");
+        return 0;
+    }
     let sink = super::start_logging(&current.config, &current.origin);
     let rt = match super::wiring::runtime() {
         Ok(rt) => rt,

@@ -855,3 +855,53 @@ fn a_replay_that_still_fails_takes_nothing_from_the_hourly_quarantine_cap() {
     assert_eq!(code(&o), 2);
     assert_eq!(q.list().unwrap().len(), 3, "{}", env.log());
 }
+
+/// Cost of `journal purge` on a journal of 100,000 mails (3 steps each), 70 % of them
+/// old enough to go. Run with `cargo test --release --test it journal_purge_cost --
+/// --ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn journal_purge_cost_on_100k_mails() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let j = DeliveryJournal::open(dir.path()).unwrap();
+    drop(j);
+    let n = now();
+    let db = dir
+        .path()
+        .join(mailtoticket::adapters::journal::DB_FILE_NAME);
+    let mut conn = rusqlite::Connection::open(&db).unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..100_000i64 {
+        let age = if i % 10 < 7 { 100 } else { 1 };
+        let at = (n - TimeDelta::days(age)).timestamp_millis();
+        let status = if i % 2 == 0 { "SUCCESS" } else { "REJECT" };
+        let key = format!("<m{i}@x>");
+        tx.execute(
+            "INSERT INTO mails VALUES (?1, ?2, 0, ?2, 0, 1, ?3)",
+            rusqlite::params![key, at, status],
+        )
+        .unwrap();
+        for (seq, step) in ["digest", "ticket", "completed"].iter().enumerate() {
+            tx.execute(
+                "INSERT INTO steps VALUES (?1, ?2, ?3, 'v', ?4, 0)",
+                rusqlite::params![key, step, seq as i64, at],
+            )
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    let j = DeliveryJournal::open(dir.path()).unwrap();
+    let keep = std::collections::HashSet::new();
+    let t = Instant::now();
+    let dry = j.purge(&Retention::default(), &keep, n, true).unwrap();
+    let dry_ms = t.elapsed().as_millis();
+    let t = Instant::now();
+    let real = j.purge(&Retention::default(), &keep, n, false).unwrap();
+    let real_ms = t.elapsed().as_millis();
+    assert_eq!(dry.mails(), 70_000);
+    assert_eq!(real.mails(), 70_000);
+    assert_eq!(j.list(n - TimeDelta::days(365)).unwrap().len(), 30_000);
+    println!("journal purge, 100k mails, 70k old: dry run {dry_ms} ms, purge {real_ms} ms");
+}
