@@ -106,6 +106,7 @@ pub enum QuarantineCommand {
     },
     /// The recorded data of one mail and a summary of its headers.
     Show {
+        /// ID (a unique prefix of the ID or of its hash, or the path of the `.eml`).
         id: String,
         /// Write the mail's bytes, exactly as received, to standard output instead.
         #[arg(long)]
@@ -114,6 +115,7 @@ pub enum QuarantineCommand {
     /// Copy mails with their recorded data to a folder (`ID.eml` + `ID.reason`
     /// pairs) that `import` reads back on any host.
     Export {
+        /// IDs (a unique prefix of the ID or of its hash, or the path of the `.eml`).
         ids: Vec<String>,
         /// Every mail of the quarantine.
         #[arg(long, conflicts_with = "ids")]
@@ -125,6 +127,7 @@ pub enum QuarantineCommand {
     /// Add mails to the quarantine: export folders, mail files, Maildirs (cur/,
     /// new/). A mail already there (same bytes) is not added twice.
     Import {
+        /// Export folders, mail files or Maildirs.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
@@ -132,6 +135,7 @@ pub enum QuarantineCommand {
     /// with. SUCCESS and SKIP take a mail out of the quarantine; other outcomes are
     /// recorded as a retry.
     Reprocess {
+        /// IDs (a unique prefix of the ID or of its hash, or the path of the `.eml`).
         ids: Vec<String>,
         /// Every mail of the quarantine, oldest first.
         #[arg(long, conflicts_with = "ids")]
@@ -151,6 +155,7 @@ pub enum QuarantineCommand {
     },
     /// Delete mails from the quarantine (asks nothing; prints what went).
     Delete {
+        /// IDs (a unique prefix of the ID or of its hash, or the path of the `.eml`).
         #[arg(required = true)]
         ids: Vec<String>,
     },
@@ -259,13 +264,17 @@ pub fn start_logging(config: &Config, origin: &Path) -> LogSink {
 
 /// Parses the command line and runs; returns the process exit code.
 pub fn run() -> u8 {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { EX_USAGE } else { 0 };
         }
     };
+    if let Err(e) = top_level_dry_run(&mut cli) {
+        eprintln!("mailtoticket: {e}");
+        return EX_USAGE;
+    }
     match cli.command {
         None => {
             // Read stdin fully first: whatever happens next, the mail is echoed.
@@ -359,6 +368,33 @@ pub fn run() -> u8 {
                 }
             }
         }
+    }
+}
+
+/// `--dry-run` written before a subcommand: the purges take it as their own; the
+/// other commands that change the quarantine refuse it rather than run for real.
+fn top_level_dry_run(cli: &mut Cli) -> Result<(), String> {
+    if !cli.dry_run {
+        return Ok(());
+    }
+    match &mut cli.command {
+        Some(Command::Quarantine {
+            command: QuarantineCommand::Purge { dry_run, .. },
+        })
+        | Some(Command::Journal {
+            command: JournalCommand::Purge { dry_run, .. },
+        }) => {
+            *dry_run = true;
+            Ok(())
+        }
+        Some(Command::Reprocess { .. })
+        | Some(Command::Quarantine {
+            command:
+                QuarantineCommand::Reprocess { .. }
+                | QuarantineCommand::Delete { .. }
+                | QuarantineCommand::Import { .. },
+        }) => Err("--dry-run: this command has no dry run (it would change the quarantine)".into()),
+        _ => Ok(()),
     }
 }
 

@@ -572,6 +572,22 @@ fn delete_and_purge_only_ever_remove_quarantine_entries() {
     );
     assert!(!out(&o).contains(&id_of(&mid)), "{}", out(&o));
     assert!(old.exists(), "a dry run deletes nothing");
+    // `--dry-run` before the subcommand is a dry run too, never a real purge.
+    let o = env.run(
+        &cfg,
+        &["--dry-run", "quarantine", "purge", "--older-than", "2w"],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(out(&o).contains("would delete"), "{}", out(&o));
+    assert!(old.exists());
+    let o = env.run(
+        &cfg,
+        &["--dry-run", "quarantine", "delete", &id_of(&old)],
+        b"",
+    );
+    assert_eq!(code(&o), 64);
+    assert!(old.exists());
     let o = env.run(&cfg, &["quarantine", "purge", "--older-than", "2w"], b"");
     assert_eq!(code(&o), 0);
     assert!(
