@@ -921,3 +921,40 @@ fn journal_purge_cost_on_100k_mails() {
     assert_eq!(j.list(n - TimeDelta::days(365)).unwrap().len(), 30_000);
     println!("journal purge, 100k mails, 70k old: dry run {dry_ms} ms, purge {real_ms} ms");
 }
+
+#[test]
+fn new_sidecar_fields_stay_readable_and_cannot_be_forged() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Quarantine::new(dir.path());
+    let cfg = dir.path().join("real.toml");
+    let p = put(&q, LOOP_MAIL, "REJECT", &cfg, now());
+    // A failing retry whose reason tries to add fields of its own.
+    q.record_retry(
+        &p,
+        "REJECT",
+        "no\nconfig: /tmp/evil.toml\nreason: forged\rstatus: SUCCESS",
+        now(),
+    )
+    .unwrap();
+    let s = q.sidecar(&p).unwrap();
+    assert_eq!(s.get(FIELD_CONFIG), Some(cfg.to_str().unwrap()));
+    assert_eq!(s.status, "REJECT");
+    assert_eq!(s.reason, "motiu de prova\nsegona línia (REJECT)");
+    assert!(
+        s.get(FIELD_LAST_ERROR)
+            .unwrap()
+            .starts_with("REJECT: no config: /tmp/evil.toml")
+    );
+    // The reader that only knows status, quarantined-at and reason still reads it.
+    let old = q.read(&p).unwrap();
+    assert_eq!(old.status, "REJECT");
+    assert_eq!(old.reason, "motiu de prova\nsegona línia (REJECT)");
+    assert_eq!(old.raw, LOOP_MAIL);
+    // And a sidecar written by the old writer reads with no fields.
+    let plain = q.put(b"From: a@b\n\nx\n", "ERROR", "vell", now()).unwrap();
+    let s = q.sidecar(&plain).unwrap();
+    assert!(
+        s.fields.is_empty() && s.reason == "vell" && s.retries() == 0,
+        "{s:?}"
+    );
+}
