@@ -553,16 +553,11 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                     older_than,
                     dry_run,
                 },
-        } => match quarantine::journal_purge(config, older_than.as_deref(), dry_run) {
-            Ok(text) => {
-                print!("{text}");
-                0
-            }
-            Err((code, e)) => {
-                eprintln!("mailtoticket: {e}");
-                code
-            }
-        },
+        } => print_outcome(quarantine::journal_purge(
+            config,
+            older_than.as_deref(),
+            dry_run,
+        )),
         Command::Journal { command } => {
             let r = match command {
                 JournalCommand::Show { id } => journal_api::show(config, &id),
@@ -609,9 +604,9 @@ fn reprocess(
     };
     match quarantine::reprocess_targets(&loaded.config, ids, all) {
         Ok(files) => quarantine::reprocess(&loaded, &files, replay),
-        Err((code, e)) => {
-            eprintln!("mailtoticket: {e}");
-            code
+        Err(e) => {
+            eprintln!("mailtoticket: {}", error_chain(&e));
+            e.exit_code()
         }
     }
 }
@@ -633,20 +628,23 @@ fn quarantine_command(command: QuarantineCommand, config: &Config) -> u8 {
         // Run by `run` with the whole loaded configuration.
         QuarantineCommand::Reprocess { .. } => return 1,
     };
+    print_outcome(done)
+}
+
+/// Prints what a quarantine command did (stdout) or why it failed (stderr, with the
+/// per-item report on stdout); returns the exit code.
+fn print_outcome(done: Result<String, quarantine::ToolError>) -> u8 {
     match done {
         Ok(text) => {
             print!("{text}");
             0
         }
-        Err((code, text)) => {
-            // Per-item lines go to stdout, the failure to stderr.
-            if text.ends_with('\n') {
-                print!("{text}");
-                eprintln!("mailtoticket: some items failed");
-            } else {
-                eprintln!("mailtoticket: {text}");
+        Err(e) => {
+            if let quarantine::ToolError::Partial(report) = &e {
+                print!("{report}");
             }
-            code
+            eprintln!("mailtoticket: {}", error_chain(&e));
+            e.exit_code()
         }
     }
 }

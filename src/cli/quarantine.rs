@@ -146,29 +146,74 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// What a command prints, or why it failed (and its exit code).
-type Outcome = Result<String, (u8, String)>;
-
-fn fail(e: impl std::fmt::Display) -> (u8, String) {
-    (1, e.to_string())
+/// Why a `quarantine` or `journal purge` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The command line asks for something impossible (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// A file or folder could not be read, written or removed.
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// An ID names no single entry of the quarantine.
+    #[error(transparent)]
+    Resolve(#[from] quarantine::ResolveError),
+    /// The quarantine could not be read, so the journal keeps everything.
+    #[error("{} (nothing purged: the quarantine's mails must keep their journal rows)", path.display())]
+    QuarantineUnreadable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The journal could not be opened or purged.
+    #[error("journal {}", path.display())]
+    Journal {
+        path: PathBuf,
+        #[source]
+        source: crate::adapters::journal::JournalError,
+    },
+    /// Some of the items named failed; the report says which (for stdout).
+    #[error("some items failed")]
+    Partial(String),
 }
+
+impl ToolError {
+    /// The exit code: 64 for a usage error, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ToolError::Usage(_) => super::EX_USAGE,
+            _ => 1,
+        }
+    }
+
+    fn io(path: &Path) -> impl FnOnce(io::Error) -> ToolError + '_ {
+        move |source| ToolError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What a command prints, or why it failed.
+type Outcome = Result<String, ToolError>;
 
 fn quarantine_of(config: &Config) -> Quarantine {
     Quarantine::new(config.quarantine_dir())
 }
 
-fn entries(q: &Quarantine) -> Result<Vec<Entry>, (u8, String)> {
-    q.entries()
-        .map_err(|e| fail(format!("{}: {e}", q.dir().display())))
+fn entries(q: &Quarantine) -> Result<Vec<Entry>, ToolError> {
+    q.entries().map_err(ToolError::io(q.dir()))
 }
 
 /// `quarantine list [--json]`.
 pub fn list(config: &Config, as_json: bool) -> Outcome {
     let q = quarantine_of(config);
     let all = entries(&q)?;
-    let parts = q
-        .parts()
-        .map_err(|e| fail(format!("{}: {e}", q.dir().display())))?;
+    let parts = q.parts().map_err(ToolError::io(q.dir()))?;
     if as_json {
         let mails: Vec<_> = all
             .iter()
@@ -210,10 +255,8 @@ pub fn list(config: &Config, as_json: bool) -> Outcome {
             })
             .collect();
         let doc = json!({ "mails": mails, "refused_parts": parts });
-        return Ok(format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).map_err(fail)?
-        ));
+        // Serialising a `Value` cannot fail.
+        return Ok(format!("{doc:#}\n"));
     }
     let mut out = String::new();
     if all.is_empty() {
@@ -266,8 +309,8 @@ pub fn list(config: &Config, as_json: bool) -> Outcome {
     Ok(out)
 }
 
-fn resolve(q: &Quarantine, id: &str) -> Result<PathBuf, (u8, String)> {
-    q.resolve(id).map_err(fail)
+fn resolve(q: &Quarantine, id: &str) -> Result<PathBuf, ToolError> {
+    Ok(q.resolve(id)?)
 }
 
 /// `quarantine show ID [--raw]`: the sidecar and a header summary, or (`--raw`) the
@@ -276,9 +319,9 @@ pub fn show(config: &Config, id: &str, raw: bool, out: &mut dyn Write) -> u8 {
     let q = quarantine_of(config);
     let path = match resolve(&q, id) {
         Ok(p) => p,
-        Err((code, e)) => {
+        Err(e) => {
             eprintln!("mailtoticket: {e}");
-            return code;
+            return e.exit_code();
         }
     };
     let result = (|| -> io::Result<()> {
@@ -335,8 +378,7 @@ pub fn show(config: &Config, id: &str, raw: bool, out: &mut dyn Write) -> u8 {
 pub fn export(config: &Config, ids: &[String], all: bool, to: &Path) -> Outcome {
     let q = quarantine_of(config);
     let paths = pick(&q, ids, all)?;
-    crate::adapters::private_files::create_dir_all(to)
-        .map_err(|e| fail(format!("{}: {e}", to.display())))?;
+    crate::adapters::private_files::create_dir_all(to).map_err(ToolError::io(to))?;
     let mut out = String::new();
     for p in &paths {
         let stem = p.file_stem().unwrap_or_default().to_string_lossy();
@@ -355,7 +397,7 @@ pub fn export(config: &Config, ids: &[String], all: bool, to: &Path) -> Outcome 
             format!("{stem}.{}", quarantine::REASON_EXT),
         )
         .and_then(|_| copy(p, format!("{stem}.{MAIL_EXT}")))
-        .map_err(|e| fail(format!("{}: {e}", to.display())))?;
+        .map_err(ToolError::io(to))?;
         out.push_str(&format!("exported {stem}\n"));
     }
     out.push_str(&format!(
@@ -367,14 +409,12 @@ pub fn export(config: &Config, ids: &[String], all: bool, to: &Path) -> Outcome 
 }
 
 /// The entries named on the command line, or all of them.
-fn pick(q: &Quarantine, ids: &[String], all: bool) -> Result<Vec<PathBuf>, (u8, String)> {
+fn pick(q: &Quarantine, ids: &[String], all: bool) -> Result<Vec<PathBuf>, ToolError> {
     if all {
-        return q
-            .list()
-            .map_err(|e| fail(format!("{}: {e}", q.dir().display())));
+        return q.list().map_err(ToolError::io(q.dir()));
     }
     if ids.is_empty() {
-        return Err((super::EX_USAGE, "name at least one ID, or --all".into()));
+        return Err(ToolError::Usage("name at least one ID, or --all".into()));
     }
     let mut out: Vec<PathBuf> = Vec::new();
     for id in ids {
@@ -507,7 +547,11 @@ pub fn import(config: &Config, paths: &[PathBuf]) -> Outcome {
     out.push_str(&format!(
         "{added} imported, {present} already there, {failed} failed\n"
     ));
-    if failed > 0 { Err((1, out)) } else { Ok(out) }
+    if failed > 0 {
+        Err(ToolError::Partial(out))
+    } else {
+        Ok(out)
+    }
 }
 
 /// `quarantine delete ID...`: asks nothing, says what went.
@@ -533,14 +577,18 @@ pub fn delete(config: &Config, ids: &[String]) -> Outcome {
             }
         }
     }
-    if failed { Err((1, out)) } else { Ok(out) }
+    if failed {
+        Err(ToolError::Partial(out))
+    } else {
+        Ok(out)
+    }
 }
 
 /// `quarantine purge --older-than D [--dry-run]`: the entries (and refused parts)
 /// quarantined more than D ago; nothing else.
 pub fn purge(config: &Config, older_than: &str, dry_run: bool) -> Outcome {
     let age =
-        parse_duration(older_than).map_err(|e| (super::EX_USAGE, format!("--older-than {e}")))?;
+        parse_duration(older_than).map_err(|e| ToolError::Usage(format!("--older-than {e}")))?;
     let q = quarantine_of(config);
     let now = SystemClock.now();
     let cutoff = now - age;
@@ -556,8 +604,7 @@ pub fn purge(config: &Config, older_than: &str, dry_run: bool) -> Outcome {
             continue;
         }
         if !dry_run {
-            q.remove(&e.path)
-                .map_err(|err| fail(format!("{}: {err}", e.path.display())))?;
+            q.remove(&e.path).map_err(ToolError::io(&e.path))?;
         }
         n += 1;
         out.push_str(&format!(
@@ -567,16 +614,12 @@ pub fn purge(config: &Config, older_than: &str, dry_run: bool) -> Outcome {
         ));
     }
     let mut parts = 0usize;
-    for p in q
-        .parts()
-        .map_err(|e| fail(format!("{}: {e}", q.dir().display())))?
-    {
+    for p in q.parts().map_err(ToolError::io(q.dir()))? {
         if p.modified.is_none_or(|m| m >= cutoff) {
             continue;
         }
         if !dry_run {
-            q.remove_part(&p.path)
-                .map_err(|err| fail(format!("{}: {err}", p.path.display())))?;
+            q.remove_part(&p.path).map_err(ToolError::io(&p.path))?;
         }
         parts += 1;
         out.push_str(&format!("{verb} part {}\n", p.path.display()));
@@ -598,16 +641,17 @@ pub fn purge(config: &Config, older_than: &str, dry_run: bool) -> Outcome {
 pub fn journal_purge(config: &Config, older_than: Option<&str>, dry_run: bool) -> Outcome {
     let retention = match older_than {
         Some(d) => Retention::uniform(
-            parse_duration(d).map_err(|e| (super::EX_USAGE, format!("--older-than {e}")))?,
+            parse_duration(d).map_err(|e| ToolError::Usage(format!("--older-than {e}")))?,
         ),
         None => config.journal_retention(),
     };
-    let keep = quarantine_of(config).journal_keys().map_err(|e| {
-        fail(format!(
-            "{}: {e} (nothing purged: the quarantine's mails must keep their journal rows)",
-            config.quarantine_dir().display()
-        ))
-    })?;
+    let keep =
+        quarantine_of(config)
+            .journal_keys()
+            .map_err(|source| ToolError::QuarantineUnreadable {
+                path: config.quarantine_dir(),
+                source,
+            })?;
     let state = config.state_dir();
     if !state.join(DB_FILE_NAME).is_file() {
         return Ok(format!(
@@ -615,12 +659,16 @@ pub fn journal_purge(config: &Config, older_than: Option<&str>, dry_run: bool) -
             state.join(DB_FILE_NAME).display()
         ));
     }
-    let journal = DeliveryJournal::open(&state)
-        .map_err(|e| fail(format!("{}: {e}", state.join(DB_FILE_NAME).display())))?;
+    let db = state.join(DB_FILE_NAME);
+    let journal_error = |source| ToolError::Journal {
+        path: db.clone(),
+        source,
+    };
+    let journal = DeliveryJournal::open(&state).map_err(journal_error)?;
     let now = SystemClock.now();
     let r = journal
         .purge(&retention, &keep, now, dry_run)
-        .map_err(fail)?;
+        .map_err(journal_error)?;
     Ok(purge_text(&r, &retention, dry_run))
 }
 
@@ -707,13 +755,13 @@ pub fn reprocess_targets(
     config: &Config,
     ids: &[String],
     all: bool,
-) -> Result<Vec<PathBuf>, (u8, String)> {
+) -> Result<Vec<PathBuf>, ToolError> {
     let q = quarantine_of(config);
     if all {
         return pick(&q, ids, true);
     }
     if ids.is_empty() {
-        return Err((super::EX_USAGE, "name at least one ID, or --all".into()));
+        return Err(ToolError::Usage("name at least one ID, or --all".into()));
     }
     let mut out = Vec::new();
     for id in ids {
@@ -721,7 +769,7 @@ pub fn reprocess_targets(
             Ok(p) => out.push(p),
             // A mail file elsewhere is run, never removed (see `reprocess`).
             Err(_) if Path::new(id).is_file() => out.push(PathBuf::from(id)),
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(out)
