@@ -200,18 +200,31 @@ impl Quarantine {
     /// Removes a quarantined mail and its sidecar, mail first (an orphan sidecar is
     /// ignored by [`Quarantine::list`]). Missing files are not an error.
     pub fn remove(&self, path: &Path) -> io::Result<()> {
-        for p in [path.to_path_buf(), reason_path(path)] {
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
+        unlink_entry(path)?;
         if let Some(parent) = path.parent() {
             sync_dir(parent);
         }
         Ok(())
     }
+
+    /// [`Quarantine::remove`] of several entries with one folder sync at the end
+    /// (`purge` of a large quarantine); one result per path, in order.
+    pub fn remove_many(&self, paths: &[PathBuf]) -> Vec<io::Result<()>> {
+        let out = paths.iter().map(|p| unlink_entry(p)).collect();
+        sync_dir(&self.dir);
+        out
+    }
+}
+
+fn unlink_entry(path: &Path) -> io::Result<()> {
+    for p in [path.to_path_buf(), reason_path(path)] {
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The sidecar of a mail file.
@@ -508,6 +521,61 @@ pub fn journal_keys_of(raw: &[u8]) -> Vec<String> {
     keys
 }
 
+/// The entries of a quarantine by the hash in their names, for importing many mails
+/// (each compared by content only with the entries of the same hash).
+#[derive(Debug)]
+pub struct ImportIndex<'q> {
+    quarantine: &'q Quarantine,
+    by_hash: std::collections::HashMap<String, Vec<PathBuf>>,
+}
+
+impl<'q> ImportIndex<'q> {
+    /// Lists `quarantine` once.
+    pub fn new(quarantine: &'q Quarantine) -> io::Result<Self> {
+        let mut by_hash: std::collections::HashMap<String, Vec<PathBuf>> = Default::default();
+        for p in quarantine.list()? {
+            let hash = p
+                .file_stem()
+                .map(|s| {
+                    s.to_string_lossy()
+                        .rsplit('-')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            by_hash.entry(hash).or_default().push(p);
+        }
+        Ok(Self {
+            quarantine,
+            by_hash,
+        })
+    }
+
+    /// [`Quarantine::import`] against the index (kept up to date).
+    pub fn import(
+        &mut self,
+        raw: &[u8],
+        sidecar: &Sidecar,
+        now: DateTime<FixedOffset>,
+        stem: Option<&str>,
+    ) -> io::Result<(PathBuf, bool)> {
+        let hash = short_hash(raw);
+        if let Some(same) = self
+            .by_hash
+            .get(&hash)
+            .into_iter()
+            .flatten()
+            .find(|p| fs::read(p).is_ok_and(|b| b == raw))
+        {
+            return Ok((same.clone(), false));
+        }
+        let (path, new) = self.quarantine.put_new(raw, sidecar, now, stem)?;
+        self.by_hash.entry(hash).or_default().push(path.clone());
+        Ok((path, new))
+    }
+}
+
 /// The header block of a raw mail, with the blank line that ends it (the whole mail
 /// when there is none): enough to read From, Subject, Message-ID.
 pub fn header_block(raw: &[u8]) -> &[u8] {
@@ -670,7 +738,8 @@ impl Quarantine {
     }
 
     /// Adds a mail unless the same bytes are already an entry (idempotent import).
-    /// Returns the entry and whether it is new.
+    /// Returns the entry and whether it is new. For many mails, [`ImportIndex`]
+    /// lists the folder once instead of once per mail.
     pub fn import(
         &self,
         raw: &[u8],
@@ -681,6 +750,16 @@ impl Quarantine {
         if let Some(p) = self.find_same(raw)? {
             return Ok((p, false));
         }
+        self.put_new(raw, sidecar, now, stem)
+    }
+
+    fn put_new(
+        &self,
+        raw: &[u8],
+        sidecar: &Sidecar,
+        now: DateTime<FixedOffset>,
+        stem: Option<&str>,
+    ) -> io::Result<(PathBuf, bool)> {
         // A given ID must belong to these bytes; otherwise a new one is made.
         let stem = stem.filter(|s| s.ends_with(&format!("-{}", short_hash(raw))));
         let stem = stem.filter(|s| !self.dir.join(format!("{s}.{MAIL_EXT}")).exists());

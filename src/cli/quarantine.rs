@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde_json::json;
 use tracing::info;
 
@@ -471,6 +471,7 @@ fn import_files(path: &Path) -> io::Result<Vec<PathBuf>> {
 /// the quarantine; a mail already there (same bytes) is not added twice.
 pub fn import(config: &Config, paths: &[PathBuf]) -> Outcome {
     let q = quarantine_of(config);
+    let mut index = quarantine::ImportIndex::new(&q).map_err(ToolError::io(q.dir()))?;
     let now = SystemClock.now();
     let mut out = String::new();
     let (mut added, mut present, mut failed) = (0usize, 0usize, 0usize);
@@ -520,7 +521,7 @@ pub fn import(config: &Config, paths: &[PathBuf]) -> Outcome {
                     }
                 }
             }
-            match q.import(&raw, &sidecar, now, stem.as_deref()) {
+            match index.import(&raw, &sidecar, now, stem.as_deref()) {
                 Ok((p, true)) => {
                     added += 1;
                     out.push_str(&format!(
@@ -594,17 +595,24 @@ pub fn purge(config: &Config, older_than: &str, dry_run: bool) -> Outcome {
     let cutoff = now - age;
     let verb = if dry_run { "would delete" } else { "deleted" };
     let mut out = String::new();
-    let mut n = 0usize;
-    for e in entries(&q)? {
+    let old: Vec<(Entry, DateTime<FixedOffset>)> = entries(&q)?
+        .into_iter()
         // An entry whose time cannot be told is never taken as old.
-        let Some(at) = e.quarantined_at() else {
+        .filter_map(|e| e.quarantined_at().map(|at| (e, at)))
+        .filter(|(_, at)| *at < cutoff)
+        .collect();
+    let results = if dry_run {
+        old.iter().map(|_| Ok(())).collect()
+    } else {
+        let paths: Vec<PathBuf> = old.iter().map(|(e, _)| e.path.clone()).collect();
+        q.remove_many(&paths)
+    };
+    let (mut n, mut failed) = (0usize, false);
+    for ((e, at), result) in old.iter().zip(results) {
+        if let Err(err) = result {
+            failed = true;
+            out.push_str(&format!("{}: {err}\n", e.id));
             continue;
-        };
-        if at >= cutoff {
-            continue;
-        }
-        if !dry_run {
-            q.remove(&e.path).map_err(ToolError::io(&e.path))?;
         }
         n += 1;
         out.push_str(&format!(
@@ -632,7 +640,11 @@ pub fn purge(config: &Config, older_than: &str, dry_run: bool) -> Outcome {
             "deleted"
         }
     ));
-    Ok(out)
+    if failed {
+        Err(ToolError::Partial(out))
+    } else {
+        Ok(out)
+    }
 }
 
 /// `journal purge [--older-than D] [--dry-run]`: forgets old mails (see
