@@ -552,7 +552,8 @@ impl<'q> ImportIndex<'q> {
         })
     }
 
-    /// [`Quarantine::import`] against the index (kept up to date).
+    /// Adds a mail unless the same bytes are already an entry (idempotent import);
+    /// returns the entry and whether it is new. The index is kept up to date.
     pub fn import(
         &mut self,
         raw: &[u8],
@@ -722,37 +723,8 @@ impl Quarantine {
         }
     }
 
-    /// The entry holding exactly these bytes, if any (same digest in the name, same
-    /// content).
-    pub fn find_same(&self, raw: &[u8]) -> io::Result<Option<PathBuf>> {
-        let hash = short_hash(raw);
-        for p in self.list()? {
-            let same_name = p
-                .file_stem()
-                .is_some_and(|s| s.to_string_lossy().ends_with(&format!("-{hash}")));
-            if same_name && fs::read(&p).is_ok_and(|b| b == raw) {
-                return Ok(Some(p));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Adds a mail unless the same bytes are already an entry (idempotent import).
-    /// Returns the entry and whether it is new. For many mails, [`ImportIndex`]
-    /// lists the folder once instead of once per mail.
-    pub fn import(
-        &self,
-        raw: &[u8],
-        sidecar: &Sidecar,
-        now: DateTime<FixedOffset>,
-        stem: Option<&str>,
-    ) -> io::Result<(PathBuf, bool)> {
-        if let Some(p) = self.find_same(raw)? {
-            return Ok((p, false));
-        }
-        self.put_new(raw, sidecar, now, stem)
-    }
-
+    /// Stores a new entry for `import` (see [`ImportIndex`]): a given ID is kept
+    /// only when it belongs to these bytes and is free.
     fn put_new(
         &self,
         raw: &[u8],
