@@ -195,8 +195,11 @@ where
             ),
         }
     }
+    // A replayed entry stays where it is: it takes nothing from the hour's budget.
+    let replaying = ports.quarantine.is_some_and(|q| q.already_kept());
     let quarantine_allowed = to_quarantine
-        && (budgets.quarantine(settings.reports.max_quarantined_per_hour)
+        && (replaying
+            || budgets.quarantine(settings.reports.max_quarantined_per_hour)
             || {
                 warn!(
                     "Mail no desat a la quarantena: límit de {} per hora assolit ({} omesos en l'última hora)",

@@ -315,12 +315,17 @@ pub async fn pass(
                 (Destination::of_recorded(&status), status)
             }
             None => {
+                let source = format!("imap {}", cfg.mailbox);
                 let handled = mda::handle(
                     &loaded.config,
                     &loaded.settings,
                     &fetched.raw,
                     sink,
-                    mda::Mode::default(),
+                    mda::Mode {
+                        origin: Some(&loaded.origin),
+                        source: Some(&source),
+                        ..Default::default()
+                    },
                     &mut std::io::sink(),
                 )
                 .await;

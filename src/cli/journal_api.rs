@@ -1,17 +1,16 @@
-//! What the MDA path and the `journal` / `reprocess` subcommands need from the
-//! delivery journal and the quarantine (driving side over those adapters).
+//! What the MDA path and the `journal` subcommands need from the delivery journal
+//! (driving side over that adapter); the quarantine's commands are in `quarantine`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
 use crate::adapters::journal::{DB_FILE_NAME, DeliveryJournal, JournalError, KnownMail};
-use crate::adapters::quarantine::Quarantine;
 use crate::config::Config;
 use crate::domain::mail_key::MailIdentity;
 use crate::ports::{Clock, SystemClock};
 
-/// What the `journal` and `reprocess` subcommands can fail on.
+/// What the `journal` subcommands can fail on.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalApiError {
     #[error("journal {}", path.display())]
@@ -28,13 +27,6 @@ pub enum JournalApiError {
     Since(String),
     #[error("--since {0}: not a valid local time")]
     LocalTime(String),
-    /// A quarantine folder or file could not be read or removed.
-    #[error("{}", path.display())]
-    Quarantine {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 fn open(config: &Config) -> Result<DeliveryJournal, JournalApiError> {
@@ -99,31 +91,6 @@ pub fn list(config: &Config, since: Option<&str>) -> Result<String, JournalApiEr
         out.push_str("no mails in the journal for that period\n");
     }
     Ok(out)
-}
-
-/// Every quarantined mail file, oldest first.
-pub fn quarantined(config: &Config) -> Result<Vec<PathBuf>, JournalApiError> {
-    Quarantine::new(config.quarantine_dir())
-        .list()
-        .map_err(|source| JournalApiError::Quarantine {
-            path: config.quarantine_dir(),
-            source,
-        })
-}
-
-/// Removes a mail from the quarantine once it was handled (files elsewhere are
-/// left alone: `reprocess PATH` may point at any file).
-pub fn release(config: &Config, path: &Path) -> Result<(), JournalApiError> {
-    let q = Quarantine::new(config.quarantine_dir());
-    if path.starts_with(q.dir()) {
-        q.remove(path)
-            .map_err(|source| JournalApiError::Quarantine {
-                path: path.to_path_buf(),
-                source,
-            })
-    } else {
-        Ok(())
-    }
 }
 
 /// The journal API of a raw mail (for the MDA, dry runs and pull mode): its stable

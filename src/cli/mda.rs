@@ -12,7 +12,7 @@ use super::wiring::{self, Identity, Tickets};
 use crate::adapters::journal::{DurableJournals, SnapshotJournals};
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
-use crate::adapters::quarantine::Quarantine;
+use crate::adapters::quarantine::{Provenance, Quarantine};
 use crate::adapters::report::{SmtpReporter, SmtpReports, SmtpSettings};
 use crate::app::{self, Handled, MailPorts};
 use crate::config::{Config, ConfigError, Settings};
@@ -36,13 +36,24 @@ pub fn echo(out: &mut impl Write, raw: &[u8], status: Status) -> io::Result<()> 
 
 /// Options of one run.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Mode {
+pub struct Mode<'a> {
     /// Plan only: read-only calls go out, mutating ones are printed.
     pub dry_run: bool,
     /// `reprocess`: run again a mail whose journal entry says it ended with a
     /// permanent outcome (the admin fixed the cause). Other runs repeat that outcome.
     pub retry_permanent: bool,
+    /// The configuration file of the run, recorded with a quarantined mail so that
+    /// `quarantine reprocess` runs it with the same one.
+    pub origin: Option<&'a Path>,
+    /// How the mail came (recorded with a quarantined mail); `None`: MDA stdin.
+    pub source: Option<&'a str>,
+    /// `quarantine reprocess` of this entry: a failure leaves it where it is instead
+    /// of quarantining the mail a second time.
+    pub replaying: Option<&'a Path>,
 }
+
+/// The source recorded for a mail read on standard input.
+pub const SOURCE_STDIN: &str = "mda (stdin)";
 
 /// One raw mail through the use case (without echoing it): builds the ports and
 /// calls [`app::handle`]. `plan_out` receives the dry-run plan.
@@ -51,7 +62,7 @@ pub async fn handle(
     settings: &Settings,
     raw: &[u8],
     sink: &LogSink,
-    mode: Mode,
+    mode: Mode<'_>,
     plan_out: &mut dyn Write,
 ) -> Handled {
     let started = Instant::now();
@@ -113,10 +124,18 @@ pub async fn handle(
             };
             let journals = DurableJournals {
                 state_dir: config.state_dir(),
-                retention_days: config.journal_retention_days,
+                retention: config.journal_retention(),
+                quarantine_dir: config.quarantine_dir(),
                 retry_permanent: mode.retry_permanent,
             };
-            let quarantine = Quarantine::new(config.quarantine_dir());
+            let quarantine = Quarantine::new(config.quarantine_dir())
+                .with_provenance(Provenance {
+                    config: mode
+                        .origin
+                        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+                    source: mode.source.unwrap_or(SOURCE_STDIN).to_string(),
+                })
+                .replaying(mode.replaying.map(Path::to_path_buf));
             // The identity chain of this mail (its own per-run cache).
             let directories = services.as_ref().ok().map(wiring::Services::directories);
             let ports = MailPorts {
@@ -193,7 +212,7 @@ pub fn run(
     config: Result<super::Loaded, ConfigError>,
     raw: Vec<u8>,
     read_error: Option<io::Error>,
-    mode: Mode,
+    mode: Mode<'_>,
 ) -> u8 {
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -222,6 +241,10 @@ pub fn run(
         // Last line of defence: a bug that panics must still leave the mail echoed
         // with ERROR and a non-zero exit, never lost.
         Ok(rt) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mode = Mode {
+                origin: Some(&origin),
+                ..mode
+            };
             rt.block_on(handle(&config, &settings, &raw, &sink, mode, &mut out))
         }))
         .unwrap_or_else(|_| {
@@ -252,56 +275,6 @@ pub fn run(
         config.exit_zero_when_reported,
         handled.reported,
     )
-}
-
-/// `reprocess`: each file through the whole path again (no echo); prints one line
-/// per file; handled ones leave the quarantine.
-pub fn reprocess(
-    config: &Config,
-    settings: &Settings,
-    origin: &Path,
-    files: &[std::path::PathBuf],
-    release: impl Fn(&Path) -> Result<(), super::journal_api::JournalApiError>,
-) -> u8 {
-    let sink = super::start_logging(config, origin);
-    let rt = match wiring::runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mailtoticket: {}", error_chain(&e));
-            return 1;
-        }
-    };
-    let mut worst = 0u8;
-    for f in files {
-        info!("{SEPARATOR}");
-        let raw = match std::fs::read(f) {
-            Ok(r) => r,
-            Err(e) => {
-                println!("{}: ERROR cannot read: {e}", f.display());
-                worst = worst.max(1);
-                continue;
-            }
-        };
-        let h = rt.block_on(handle(
-            config,
-            settings,
-            &raw,
-            &sink,
-            Mode {
-                dry_run: false,
-                retry_permanent: true,
-            },
-            &mut io::sink(),
-        ));
-        println!("{}: {} {}", f.display(), h.status.as_header(), h.reason);
-        if matches!(h.status, Status::Success | Status::Skip)
-            && let Err(e) = release(f)
-        {
-            eprintln!("mailtoticket: {}", error_chain(&e));
-        }
-        worst = worst.max(exit::exit_code(h.status));
-    }
-    worst
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod imap;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
+pub mod quarantine;
 pub mod wiring;
 
 use std::io::{self, Read};
@@ -74,14 +75,21 @@ pub enum Command {
     },
     /// Read a mail on stdin and print its class and the rule that decided (no bus).
     Classify,
-    /// Run quarantined mails through the gateway again.
+    /// Run quarantined mails through the gateway again (the same as `quarantine
+    /// reprocess`, unpaced).
     Reprocess {
-        /// A mail file to reprocess.
+        /// A mail file to reprocess (or a quarantine ID).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         path: Option<PathBuf>,
         /// Every mail of the quarantine folder.
         #[arg(long)]
         all: bool,
+    },
+    /// The quarantine: mails that ended in ERROR, REJECT or UNKNOWN, kept for
+    /// `reprocess`, and the refused attachment parts of delivered mails.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
     },
     /// Generate the manual pages or a shell completion script from this command line
     /// (used to build the Debian package).
@@ -100,6 +108,84 @@ pub enum GenerateCommand {
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+/// `mailtoticket quarantine …`. An ID is an entry's file stem as `list` prints it
+/// (`20261206T101500.123Z-abcdef012345`), a unique prefix of it or of its 12-digit
+/// hash, or the path of its `.eml` inside the quarantine folder.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// One line per quarantined mail (ID, time, status, retries, size, sender,
+    /// subject, reason), then the refused attachment parts.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The recorded data of one mail and a summary of its headers.
+    Show {
+        /// ID (a unique prefix of the ID or of its hash, or the path of the `.eml`).
+        id: String,
+        /// Write the mail's bytes, exactly as received, to standard output instead.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Copy mails with their recorded data to a folder (`ID.eml` + `ID.reason`
+    /// pairs) that `import` reads back on any host.
+    Export {
+        /// IDs (a unique prefix of the ID or of its hash, or the path of the `.eml`).
+        ids: Vec<String>,
+        /// Every mail of the quarantine.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// The folder to write to (created when missing).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Add mails to the quarantine: export folders, mail files, Maildirs (cur/,
+    /// new/). A mail already there (same bytes) is not added twice.
+    Import {
+        /// Export folders, mail files or Maildirs.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Run mails through the gateway again, with the configuration they first ran
+    /// with. SUCCESS and SKIP take a mail out of the quarantine; other outcomes are
+    /// recorded as a retry.
+    Reprocess {
+        /// IDs (a unique prefix of the ID or of its hash, or the path of the `.eml`).
+        ids: Vec<String>,
+        /// Every mail of the quarantine, oldest first.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Pause between two mails after the first `--burst` (e.g. 1s, 200ms; 0 = none).
+        #[arg(long, default_value = quarantine::DEFAULT_PACE)]
+        pace: String,
+        /// Mails run without a pause first.
+        #[arg(long, default_value_t = quarantine::DEFAULT_BURST)]
+        burst: usize,
+        /// Stop after this many TEMPFAILs in a row, leaving the rest (0 = never).
+        #[arg(long, default_value_t = quarantine::DEFAULT_MAX_TEMPFAILS)]
+        max_tempfails: u32,
+        /// Run every mail with the -c configuration, not the one it first ran with.
+        #[arg(long)]
+        use_config: bool,
+    },
+    /// Delete mails from the quarantine (asks nothing; prints what went).
+    Delete {
+        /// IDs (a unique prefix of the ID or of its hash, or the path of the `.eml`).
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Delete the mails (and refused parts) quarantined more than D ago.
+    Purge {
+        /// An age: 30d, 12h, 2w, 90m...
+        #[arg(long, value_name = "D")]
+        older_than: String,
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -147,6 +233,17 @@ pub enum JournalCommand {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Forget old mails: delivered ones after `[journal] delivered_retention_days`
+    /// (30), the others after `[journal] retention_days` (90). Mails still in the
+    /// quarantine keep their rows; quarantine files are never touched.
+    Purge {
+        /// One age for every mail instead (30d, 12h, 2w...).
+        #[arg(long, value_name = "D")]
+        older_than: Option<String>,
+        /// Only print what would be forgotten.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// A configuration located, loaded and validated: the raw file (for the adapters'
@@ -186,13 +283,17 @@ pub fn start_logging(config: &Config, origin: &Path) -> LogSink {
 
 /// Parses the command line and runs; returns the process exit code.
 pub fn run() -> u8 {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { EX_USAGE } else { 0 };
         }
     };
+    if let Err(e) = top_level_dry_run(&mut cli) {
+        eprintln!("mailtoticket: {e}");
+        return EX_USAGE;
+    }
     match cli.command {
         None => {
             // Read stdin fully first: whatever happens next, the mail is echoed.
@@ -220,6 +321,37 @@ pub fn run() -> u8 {
         },
         Some(Command::Classify) => classify_stdin(cli.config.as_deref()),
         Some(Command::Generate { command }) => generate::run(command),
+        // Reprocess needs the whole loaded configuration (it may load others).
+        Some(Command::Reprocess { path, all }) => {
+            let ids: Vec<String> = path
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            let replay = quarantine::Replay {
+                pace: std::time::Duration::ZERO,
+                burst: usize::MAX,
+                max_tempfails: 0,
+                use_current_config: false,
+            };
+            reprocess(cli.config.as_deref(), &ids, all, replay)
+        }
+        Some(Command::Quarantine {
+            command:
+                QuarantineCommand::Reprocess {
+                    ids,
+                    all,
+                    pace,
+                    burst,
+                    max_tempfails,
+                    use_config,
+                },
+        }) => match quarantine::Replay::parse(&pace, burst, max_tempfails, use_config) {
+            Ok(replay) => reprocess(cli.config.as_deref(), &ids, all, replay),
+            Err(e) => {
+                eprintln!("mailtoticket: {e}");
+                EX_USAGE
+            }
+        },
         Some(command) => {
             #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
@@ -256,6 +388,33 @@ pub fn run() -> u8 {
                 }
             }
         }
+    }
+}
+
+/// `--dry-run` written before a subcommand: the purges take it as their own; the
+/// other commands that change the quarantine refuse it rather than run for real.
+fn top_level_dry_run(cli: &mut Cli) -> Result<(), String> {
+    if !cli.dry_run {
+        return Ok(());
+    }
+    match &mut cli.command {
+        Some(Command::Quarantine {
+            command: QuarantineCommand::Purge { dry_run, .. },
+        })
+        | Some(Command::Journal {
+            command: JournalCommand::Purge { dry_run, .. },
+        }) => {
+            *dry_run = true;
+            Ok(())
+        }
+        Some(Command::Reprocess { .. })
+        | Some(Command::Quarantine {
+            command:
+                QuarantineCommand::Reprocess { .. }
+                | QuarantineCommand::Delete { .. }
+                | QuarantineCommand::Import { .. },
+        }) => Err("--dry-run: this command has no dry run (it would change the quarantine)".into()),
+        _ => Ok(()),
     }
 }
 
@@ -408,10 +567,23 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
         Command::Sandbox { command } => sandbox(command, config, &rt),
         // `run` starts it (it needs the whole loaded configuration); never reached.
         Command::Imap { .. } => 1,
+        Command::Journal {
+            command:
+                JournalCommand::Purge {
+                    older_than,
+                    dry_run,
+                },
+        } => print_outcome(quarantine::journal_purge(
+            config,
+            older_than.as_deref(),
+            dry_run,
+        )),
         Command::Journal { command } => {
             let r = match command {
                 JournalCommand::Show { id } => journal_api::show(config, &id),
                 JournalCommand::List { since } => journal_api::list(config, since.as_deref()),
+                // Answered above.
+                JournalCommand::Purge { .. } => return 1,
             };
             match r {
                 Ok(text) => {
@@ -424,31 +596,77 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
                 }
             }
         }
-        Command::Reprocess { path, all } => {
+        Command::Quarantine { command } => {
             drop(rt);
-            let files = if all {
-                match journal_api::quarantined(config) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        eprintln!("mailtoticket: {}", error_chain(&e));
-                        return 1;
-                    }
-                }
-            } else {
-                path.into_iter().collect()
-            };
-            let Some(settings) = settings else {
-                eprintln!("mailtoticket: reprocess needs a configuration");
-                return 1;
-            };
-            mda::reprocess(config, settings, origin, &files, |p| {
-                journal_api::release(config, p)
-            })
+            quarantine_command(command, config)
         }
         Command::Check
         | Command::ImportSettings { .. }
         | Command::Classify
+        | Command::Reprocess { .. }
         | Command::Generate { .. } => 0,
+    }
+}
+
+/// `reprocess` and `quarantine reprocess`: loads the configuration, picks the mails,
+/// runs them.
+fn reprocess(
+    config_arg: Option<&str>,
+    ids: &[String],
+    all: bool,
+    replay: quarantine::Replay,
+) -> u8 {
+    let loaded = match load_config(config_arg) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mailtoticket: {}", error_chain(&e));
+            return 1;
+        }
+    };
+    match quarantine::reprocess_targets(&loaded.config, ids, all) {
+        Ok(files) => quarantine::reprocess(&loaded, &files, replay),
+        Err(e) => {
+            eprintln!("mailtoticket: {}", error_chain(&e));
+            e.exit_code()
+        }
+    }
+}
+
+/// The `quarantine` subcommands but `reprocess`.
+fn quarantine_command(command: QuarantineCommand, config: &Config) -> u8 {
+    let done = match command {
+        QuarantineCommand::List { json } => quarantine::list(config, json),
+        QuarantineCommand::Show { id, raw } => {
+            return quarantine::show(config, &id, raw, &mut io::stdout().lock());
+        }
+        QuarantineCommand::Export { ids, all, to } => quarantine::export(config, &ids, all, &to),
+        QuarantineCommand::Import { paths } => quarantine::import(config, &paths),
+        QuarantineCommand::Delete { ids } => quarantine::delete(config, &ids),
+        QuarantineCommand::Purge {
+            older_than,
+            dry_run,
+        } => quarantine::purge(config, &older_than, dry_run),
+        // Run by `run` with the whole loaded configuration.
+        QuarantineCommand::Reprocess { .. } => return 1,
+    };
+    print_outcome(done)
+}
+
+/// Prints what a quarantine command did (stdout) or why it failed (stderr, with the
+/// per-item report on stdout); returns the exit code.
+fn print_outcome(done: Result<String, quarantine::ToolError>) -> u8 {
+    match done {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            if let quarantine::ToolError::Partial(report) = &e {
+                print!("{report}");
+            }
+            eprintln!("mailtoticket: {}", error_chain(&e));
+            e.exit_code()
+        }
     }
 }
 

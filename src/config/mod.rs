@@ -362,6 +362,77 @@ pub struct Config {
     /// Allow SMTP AUTH over a connection without TLS (refused by default).
     #[serde(default)]
     pub smtp_permetre_auth_sense_tls: bool,
+
+    /// `[journal]`: how long the delivery journal remembers mails (issue 18); see
+    /// [`Config::journal_retention`].
+    #[serde(default)]
+    pub journal: JournalConfig,
+}
+
+/// `[journal]` (issue 18).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Days a delivered mail (SUCCESS) is remembered; default 30, or
+    /// `retention_days` when that is shorter.
+    #[serde(default)]
+    pub delivered_retention_days: Option<u32>,
+    /// Days every other mail is remembered; default the top-level
+    /// `journal_retention_days` (90), which is the older name of this key.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+}
+
+impl Config {
+    /// The ages of `journal purge` and of the daily prune: `[journal]
+    /// retention_days` (else the top-level `journal_retention_days`, 90) for every
+    /// mail but the delivered ones, `[journal] delivered_retention_days` (else 30,
+    /// or the other age when shorter) for those.
+    pub fn journal_retention(&self) -> crate::adapters::journal::Retention {
+        let other = self
+            .journal
+            .retention_days
+            .unwrap_or(self.journal_retention_days);
+        let delivered = self
+            .journal
+            .delivered_retention_days
+            .unwrap_or(crate::adapters::journal::DEFAULT_DELIVERED_DAYS.min(other));
+        crate::adapters::journal::Retention::days(delivered, other)
+    }
+
+    /// What is wrong with the retention keys: (key, problem).
+    pub fn journal_retention_problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (key, value) in [
+            ("journal_retention_days", Some(self.journal_retention_days)),
+            ("journal.retention_days", self.journal.retention_days),
+            (
+                "journal.delivered_retention_days",
+                self.journal.delivered_retention_days,
+            ),
+        ] {
+            if value == Some(0) {
+                out.push((
+                    key,
+                    "must be at least 1 (0 would forget every mail, and with it the duplicate check)"
+                        .to_string(),
+                ));
+            }
+        }
+        if let Some(days) = self.journal.retention_days
+            && self.journal_retention_days != d_journal_retention_days()
+            && days != self.journal_retention_days
+        {
+            out.push((
+                "journal.retention_days",
+                format!(
+                    "{days} conflicts with the top-level `journal_retention_days` = {} (its older name): set only one",
+                    self.journal_retention_days
+                ),
+            ));
+        }
+        out
+    }
 }
 
 fn d_not_found_statuses() -> Vec<u16> {

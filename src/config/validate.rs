@@ -300,6 +300,9 @@ impl Settings {
         };
         let agents = list("agents", &raw.agents);
         let forms = list("remitents_formulari", &raw.remitents_formulari);
+        for (key, problem) in raw.journal_retention_problems() {
+            bad(key, problem);
+        }
         let (
             true,
             Some(regex_reply),

@@ -459,6 +459,12 @@ pub trait MailQuarantine {
         data: &[u8],
         reason: &str,
     ) -> Result<String, BoxError>;
+    /// The mail being handled is already one of the kept ones (`quarantine
+    /// reprocess`): [`MailQuarantine::keep`] stores nothing new, so it does not count
+    /// against the hourly quarantine cap.
+    fn already_kept(&self) -> bool {
+        false
+    }
 }
 
 /// Measures of the run so far, for the summary line: the SOAP calls made and the

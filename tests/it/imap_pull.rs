@@ -254,6 +254,16 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
     assert_eq!(in_folder(&c, "descartats"), 1);
     assert_eq!(c.tickets().len(), 3);
     assert_eq!(c.quarantined(), 1);
+    // The quarantined copy says how it came and which configuration it ran with, for
+    // `quarantine reprocess` (issue 18).
+    let sidecar = std::fs::read_dir(c.root().join("state/quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "reason"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap();
+    assert!(sidecar.contains("\nsource: imap INBOX\n"), "{sidecar}");
+    assert!(sidecar.contains("m2t.toml\n"), "{sidecar}");
 
     // Killed between the journal record and the move: the next pass only moves it.
     c.deliver(&mail(

@@ -27,6 +27,7 @@ mod mail_identity;
 mod mail_props;
 mod packaging;
 mod quarantine;
+mod quarantine_tool;
 mod retry;
 mod sandbox;
 mod soap;

@@ -50,6 +50,14 @@ impl MailLock {
         }
     }
 
+    /// Whether a run holds the lock file at `path` now (a missing file: no).
+    pub(super) fn is_held(path: &Path) -> bool {
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(path) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
     /// Deletes a lock file nobody holds. Deleting under our own lock is safe because
     /// [`MailLock::acquire`] checks that the locked inode is still the one at the path.
     pub(super) fn remove_if_free(path: &Path) {

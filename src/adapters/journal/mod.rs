@@ -43,9 +43,11 @@
 //! the per-sender counts of new tickets.
 
 mod lock;
+mod purge;
 mod rate;
 
 use lock::MailLock;
+pub use purge::{DEFAULT_DELIVERED_DAYS, DEFAULT_OTHER_DAYS, PurgeReport, PurgedMail, Retention};
 pub use rate::{MemoryRateLimitStore, RateLimitStore};
 
 use std::collections::HashMap;
@@ -240,7 +242,10 @@ pub fn mail_key(message_id: Option<&str>, raw: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct DurableJournals {
     pub state_dir: PathBuf,
-    pub retention_days: u32,
+    /// Ages of the daily prune (see [`DeliveryJournal::purge`]).
+    pub retention: Retention,
+    /// The quarantine whose mails keep their journal rows.
+    pub quarantine_dir: PathBuf,
     /// `reprocess`: a permanent outcome of an earlier run is not repeated.
     pub retry_permanent: bool,
 }
@@ -250,8 +255,19 @@ impl JournalStore for DurableJournals {
         let now = SystemClock.now();
         let journal = DeliveryJournal::open(&self.state_dir)
             .map_err(|e| JournalUnavailable(format!("no puc obrir el journal: {e}")))?;
-        match journal.prune_if_due(self.retention_days, now) {
-            Ok(Some(n)) if n > 0 => tracing::info!("Journal: {n} registres antics esborrats"),
+        let keep = || {
+            crate::adapters::quarantine::Quarantine::new(&self.quarantine_dir)
+                .journal_keys()
+                .inspect_err(|e| {
+                    // Without the quarantine's keys nothing is pruned (next run again).
+                    tracing::warn!("Journal: no he pogut llegir la quarantena: {e}");
+                })
+                .ok()
+        };
+        match journal.purge_if_due(&self.retention, keep, now) {
+            Ok(Some(r)) if r.mails() > 0 => {
+                tracing::info!("Journal: {} registres antics esborrats", r.mails());
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!("Journal: no he pogut esborrar registres antics: {e}"),
         }
