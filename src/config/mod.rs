@@ -362,6 +362,13 @@ pub struct Config {
     /// Allow SMTP AUTH over a connection without TLS (refused by default).
     #[serde(default)]
     pub smtp_permetre_auth_sense_tls: bool,
+
+    // Machine-readable logs (issue 18).
+    /// `text`, `json` or `journald`; unset: journald when systemd connected stderr to
+    /// the journal and `log_file` is left at its default, text otherwise (see
+    /// `adapters::logging::LogFormat::automatic`).
+    #[serde(default)]
+    pub log_format: Option<String>,
 }
 
 fn d_not_found_statuses() -> Vec<u16> {
@@ -517,6 +524,11 @@ impl Config {
         if !trimmed.is_empty() && Path::new(trimmed).is_relative() {
             self.log_file = base.join(trimmed).to_string_lossy().into_owned();
         }
+    }
+
+    /// Whether `log_file` is the built-in default (not set, or set to that same path).
+    pub fn log_file_is_default(&self) -> bool {
+        self.log_file == d_log_file()
     }
 
     /// Fills the passwords from `*_file` keys and then from the environment.
