@@ -17,6 +17,9 @@ pub const SOCKET: &str = "/run/systemd/journal/socket";
 /// `SYSLOG_IDENTIFIER` of every entry.
 pub const IDENTIFIER: &str = "mailtoticket";
 
+/// How long one entry may wait for room in journald's socket queue.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A message longer than this is cut when the datagram is refused as too large (the
 /// socket's buffer is usually about 200 KiB; only trace-level SOAP bodies get near).
 const MAX_MESSAGE: usize = 48 * 1024;
@@ -32,6 +35,9 @@ impl Journald {
     pub fn connect(path: &Path) -> io::Result<Journald> {
         let socket = UnixDatagram::unbound()?;
         socket.connect(path)?;
+        // A journald that stops reading must not hold the mail forever: past this
+        // the send fails and the log falls back to stderr.
+        socket.set_write_timeout(Some(SEND_TIMEOUT))?;
         Ok(Journald {
             socket,
             path: path.to_path_buf(),
