@@ -174,12 +174,17 @@ pub fn log_format(config: &Config) -> logging::LogFormat {
     }
 }
 
-/// Opens the log of the run (see `adapters::logging`) and installs it.
-pub fn start_logging(config: &Config, origin: &Path) -> LogSink {
-    let socket = std::env::var_os(ENV_JOURNALD_SOCKET).map_or_else(
+/// journald's socket: [`ENV_JOURNALD_SOCKET`] or [`logging::journald::SOCKET`].
+fn journald_socket() -> std::path::PathBuf {
+    std::env::var_os(ENV_JOURNALD_SOCKET).map_or_else(
         || logging::journald::SOCKET.into(),
         std::path::PathBuf::from,
-    );
+    )
+}
+
+/// Opens the log of the run (see `adapters::logging`) and installs it.
+pub fn start_logging(config: &Config, origin: &Path) -> LogSink {
+    let socket = journald_socket();
     let (sink, warning) = LogSink::open_as(
         log_format(config),
         Path::new(&config.log_file),
@@ -630,6 +635,25 @@ fn check(arg: Option<&str>) -> u8 {
             None,
             &format!("log_file not writable (stderr instead): {e}"),
         ),
+    }
+    match log_format(&config) {
+        logging::LogFormat::Journald => {
+            let socket = journald_socket();
+            match logging::journald::Journald::connect(&socket) {
+                Ok(_) => line(
+                    Some(true),
+                    &format!("log_format journald: {} reachable", socket.display()),
+                ),
+                Err(e) => line(
+                    None,
+                    &format!(
+                        "log_format journald: {} not reachable (text on stderr instead): {e}",
+                        socket.display()
+                    ),
+                ),
+            }
+        }
+        f => line(Some(true), &format!("log_format: {}", f.name())),
     }
     // Every folder a run writes to, absolute (relative ones are from the config's folder).
     let state = config.state_dir();
