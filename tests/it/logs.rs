@@ -470,3 +470,95 @@ fn reprocess_gives_each_mail_its_own_fields() {
         assert!(s["duration_ms"].is_u64(), "{s}");
     }
 }
+
+#[test]
+fn imap_pass_gives_each_mail_its_own_fields() {
+    use crate::imap_pull::{imap, in_folder, set_up};
+    if !crate::chain::tools_present() {
+        return;
+    }
+    let _serial = crate::TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let (c, dovecot) = set_up("auth_failure_delay = 0\n");
+    let cfg = c.root().join("m2t.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("log_format = \"json\"\n{text}")).unwrap();
+    c.deliver(&crate::chain::mail(
+        1,
+        "Message-ID: <imap-json-1@upc.edu>\n",
+        "Impressora",
+        "No imprimeix.",
+    ));
+    c.deliver(&crate::chain::mail(
+        2,
+        "Message-ID: <imap-json-2\u{1b}[2J\r@upc.edu>\n",
+        "=?utf-8?b?eApJTkZPIGZvcmdlZCDigK4=?=",
+        "Hola.",
+    ));
+    let _bus = c.serve_bus();
+    let o = imap(&c, &[], &[]);
+    let log = c.log();
+    assert!(o.status.success(), "{log}");
+    assert_eq!(in_folder(&c, "processats"), 2, "{log}");
+    crate::imap_pull::stop(dovecot);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_clean_lines(&lines);
+    let json = json_lines(&log);
+    let moved: Vec<&serde_json::Value> = json
+        .iter()
+        .filter(|j| j["message"].as_str().unwrap().contains(") mogut a "))
+        .collect();
+    assert_eq!(moved.len(), 2, "{log}");
+    let mut ids = Vec::new();
+    for m in &moved {
+        // The move line comes after the handling: it knows everything of its mail.
+        assert_eq!(m["outcome"], "SUCCESS", "{m}");
+        assert!(m["ticket"].as_str().unwrap().parse::<u64>().is_ok(), "{m}");
+        assert!(m["journal_id"].is_string(), "{m}");
+        ids.push(m["message_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        ids,
+        ["<imap-json-1@upc.edu>", "<imap-json-2\\x1b[2J\\r@upc.edu>"],
+        "{log}"
+    );
+    assert_ne!(moved[0]["ticket"], moved[1]["ticket"]);
+    // The first line of the second mail knows nothing of the first.
+    let second = json
+        .iter()
+        .filter(|j| {
+            j["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("IMAP: mail UID ")
+        })
+        .filter(|j| j["message"].as_str().unwrap().ends_with(" de INBOX"))
+        .nth(1)
+        .expect("the second mail's first line");
+    assert!(
+        second["message_id"].is_null() && second["ticket"].is_null(),
+        "{second}"
+    );
+    // The pass summary is about no mail.
+    let pass = json
+        .iter()
+        .find(|j| {
+            j["message"]
+                .as_str()
+                .unwrap()
+                .contains("2 mails, 2 processats")
+        })
+        .expect("the pass line");
+    assert!(pass.get("outcome").is_none(), "{pass}");
+}
+
+/// No raw control character in any line.
+fn assert_clean_lines(lines: &[&str]) {
+    for l in lines {
+        assert!(
+            !l.chars().any(is_dangerous),
+            "raw control character in {l:?}"
+        );
+    }
+}
