@@ -6,7 +6,8 @@
 //! [`handle`], echoes the mail and exits. The summary line is logged here, not by
 //! the caller, because the error report carries the log of the run up to it.
 
-use tracing::{error, info, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, Span, error, info, warn};
 
 use super::hourly::Budgets;
 use super::{Delivery, Ports, ReportPolicy, Settings, decided_with_deadline};
@@ -110,14 +111,54 @@ pub fn is_own_report(mail: &Mail, raw: &[u8]) -> bool {
         })
 }
 
+/// The name of the span of one mail: every line logged inside it is about that mail
+/// (the log adapter adds the span's fields and the time since it opened to them).
+pub const MAIL_SPAN: &str = "mail";
+
+/// The span of the mail being handled: the current one when it is already a mail's
+/// (the driving side opened it earlier, to cover its own lines), a new one otherwise.
+/// Its fields are recorded as they become known. ERROR level, so that it exists at
+/// every `log_level` (a span carries no line of its own).
+pub fn mail_span() -> Span {
+    let current = Span::current();
+    if current.metadata().is_some_and(|m| m.name() == MAIL_SPAN) {
+        return current;
+    }
+    tracing::error_span!(
+        "mail",
+        journal_id = Empty,
+        message_id = Empty,
+        outcome = Empty,
+        reason = Empty,
+        ticket = Empty
+    )
+}
+
 /// Handles one raw mail end to end (echoing it is the caller's job).
 pub async fn handle<T, I>(raw: &[u8], settings: &Settings, ports: &MailPorts<'_, T, I>) -> Handled
 where
     T: TicketSystem,
     I: super::identity::UserLookup,
 {
+    let span = mail_span();
+    handle_in_span(raw, settings, ports, &span)
+        .instrument(span.clone())
+        .await
+}
+
+async fn handle_in_span<T, I>(
+    raw: &[u8],
+    settings: &Settings,
+    ports: &MailPorts<'_, T, I>,
+    span: &Span,
+) -> Handled
+where
+    T: TicketSystem,
+    I: super::identity::UserLookup,
+{
     info!("Llegeixo mail");
     let mail = ports.decoder.decode(raw);
+    span.record("message_id", mail.message_id.as_deref());
     let message_id = mail.message_id.clone().unwrap_or_else(|| "None".into());
     info!("Mail de {} llegit amb ID {}", mail.sender(), message_id);
     info!("Entro a mailtoticket{}", mail.subject);
@@ -137,6 +178,9 @@ where
         journalled(&mail, raw, settings, ports, &decision).await
     };
     let (status, reason) = (d.status, d.reason);
+    span.record("outcome", status.as_header());
+    span.record("reason", reason.as_str());
+    span.record("ticket", d.ticket.as_deref());
     match status {
         Status::Success | Status::Skip => info!("{}: {reason}", status.as_header()),
         Status::TempFail => warn!("{}: {reason}", status.as_header()),
@@ -293,6 +337,7 @@ where
         Ok(j) => j,
         Err(e) => return (Delivery::new(Status::TempFail, e.to_string()), false),
     };
+    Span::current().record("journal_id", journal.key());
     if let Some(status) = journal.previous_permanent() {
         info!(
             "El mail {} ja va acabar amb {}: no el torno a tractar, ni a desar ni a notificar",

@@ -45,7 +45,7 @@ pub mod identity;
 pub mod permanent;
 
 pub use filters::ATTACHMENT_FAILED_PREFIX;
-pub use handle::{Handled, MailPorts, handle};
+pub use handle::{Handled, MAIL_SPAN, MailPorts, handle, mail_span};
 
 use std::time::Duration;
 

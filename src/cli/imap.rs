@@ -10,7 +10,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 use super::{Loaded, journal_api, mda};
 use crate::adapters::imap::{ImapError, Mailbox, Woken};
@@ -297,8 +297,12 @@ pub async fn pass(
             continue;
         };
         summary.mails += 1;
-        info!("{SEPARATOR}");
-        info!("IMAP: mail UID {uid} de {}", cfg.mailbox);
+        // Each mail its own span: its lines carry its fields (see `app::mail_span`).
+        let span = crate::app::mail_span();
+        span.in_scope(|| {
+            info!("{SEPARATOR}");
+            info!("IMAP: mail UID {uid} de {}", cfg.mailbox);
+        });
         let known = journal_api::known_mail(&loaded.config, &fetched.raw);
         let recorded = match &known {
             Ok(k) if k.is_completed() => k.record.as_ref().map(|r| r.status.clone()),
@@ -310,7 +314,7 @@ pub async fn pass(
         };
         let (destination, status_text) = match recorded {
             Some(status) => {
-                info!("El diari ja té aquest mail ({status}): només el moc");
+                span.in_scope(|| info!("El diari ja té aquest mail ({status}): només el moc"));
                 summary.only_moved += 1;
                 (Destination::of_recorded(&status), status)
             }
@@ -328,6 +332,7 @@ pub async fn pass(
                     },
                     &mut std::io::sink(),
                 )
+                .instrument(span.clone())
                 .await;
                 (
                     Destination::of(handled.status),
@@ -344,12 +349,14 @@ pub async fn pass(
         match destination.folder(cfg) {
             Some(folder) => {
                 mailbox.move_to(uid, folder).await?;
-                info!("IMAP: mail UID {uid} ({status_text}) mogut a {folder}");
+                span.in_scope(|| info!("IMAP: mail UID {uid} ({status_text}) mogut a {folder}"));
             }
-            None => info!(
-                "IMAP: mail UID {uid} ({status_text}) es queda a {}",
-                cfg.mailbox
-            ),
+            None => span.in_scope(|| {
+                info!(
+                    "IMAP: mail UID {uid} ({status_text}) es queda a {}",
+                    cfg.mailbox
+                )
+            }),
         }
         if progress {
             eprint!("\r{}/{total} {status_text:<8}", i + 1);

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 use super::wiring::{self, Identity, Tickets};
 use crate::adapters::journal::{DurableJournals, SnapshotJournals};
@@ -56,8 +56,23 @@ pub struct Mode<'a> {
 pub const SOURCE_STDIN: &str = "mda (stdin)";
 
 /// One raw mail through the use case (without echoing it): builds the ports and
-/// calls [`app::handle`]. `plan_out` receives the dry-run plan.
+/// calls [`app::handle`]. `plan_out` receives the dry-run plan. Everything it logs is
+/// inside the mail's span ([`app::mail_span`]).
 pub async fn handle(
+    config: &Config,
+    settings: &Settings,
+    raw: &[u8],
+    sink: &LogSink,
+    mode: Mode<'_>,
+    plan_out: &mut dyn Write,
+) -> Handled {
+    let span = app::mail_span();
+    handle_mail(config, settings, raw, sink, mode, plan_out)
+        .instrument(span)
+        .await
+}
+
+async fn handle_mail(
     config: &Config,
     settings: &Settings,
     raw: &[u8],
@@ -236,6 +251,9 @@ pub fn run(
         }
     };
     let sink = super::start_logging(&config, &origin);
+    // Every line of the run is about this one mail.
+    let span = app::mail_span();
+    let _in_mail = span.enter();
     info!("{SEPARATOR}");
     let handled = match wiring::runtime() {
         // Last line of defence: a bug that panics must still leave the mail echoed

@@ -269,9 +269,44 @@ pub fn load_config(arg: Option<&str>) -> Result<Loaded, ConfigError> {
     }
 }
 
+/// Environment variable naming journald's socket instead of
+/// [`logging::journald::SOCKET`] (for tests: a fake journald).
+pub const ENV_JOURNALD_SOCKET: &str = "MAILTOTICKET_JOURNALD_SOCKET";
+
+/// The log format of the run: `log_format`, or the automatic choice of
+/// [`logging::LogFormat::automatic`] when it is not set.
+pub fn log_format(config: &Config) -> logging::LogFormat {
+    match config
+        .log_format
+        .as_deref()
+        .and_then(logging::LogFormat::parse)
+    {
+        Some(f) => f,
+        None => logging::LogFormat::automatic(
+            std::env::var("JOURNAL_STREAM").ok().as_deref(),
+            logging::stderr_identity(),
+            config.log_file_is_default(),
+        ),
+    }
+}
+
+/// journald's socket: [`ENV_JOURNALD_SOCKET`] or [`logging::journald::SOCKET`].
+fn journald_socket() -> std::path::PathBuf {
+    std::env::var_os(ENV_JOURNALD_SOCKET).map_or_else(
+        || logging::journald::SOCKET.into(),
+        std::path::PathBuf::from,
+    )
+}
+
 /// Opens the log of the run (see `adapters::logging`) and installs it.
 pub fn start_logging(config: &Config, origin: &Path) -> LogSink {
-    let (sink, warning) = LogSink::open(Some(Path::new(&config.log_file)), config.secrets());
+    let socket = journald_socket();
+    let (sink, warning) = LogSink::open_as(
+        log_format(config),
+        Path::new(&config.log_file),
+        &socket,
+        config.secrets(),
+    );
     let level = config::parse_log_level(&config.log_level).unwrap_or(tracing::Level::INFO);
     logging::install(&sink, level);
     if let Some(w) = warning {
@@ -841,6 +876,25 @@ fn check(arg: Option<&str>) -> u8 {
             None,
             &format!("log_file not writable (stderr instead): {e}"),
         ),
+    }
+    match log_format(&config) {
+        logging::LogFormat::Journald => {
+            let socket = journald_socket();
+            match logging::journald::Journald::connect(&socket) {
+                Ok(_) => line(
+                    Some(true),
+                    &format!("log_format journald: {} reachable", socket.display()),
+                ),
+                Err(e) => line(
+                    None,
+                    &format!(
+                        "log_format journald: {} not reachable (text on stderr instead): {e}",
+                        socket.display()
+                    ),
+                ),
+            }
+        }
+        f => line(Some(true), &format!("log_format: {}", f.name())),
     }
     // Every folder a run writes to, absolute (relative ones are from the config's folder).
     let state = config.state_dir();

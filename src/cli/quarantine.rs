@@ -820,6 +820,9 @@ pub fn reprocess(current: &Loaded, files: &[PathBuf], replay: Replay) -> u8 {
     let mut worst = 0u8;
     let mut stopped_at = None;
     for (i, f) in files.iter().enumerate() {
+        // Every line about this mail carries its fields (log_format json/journald).
+        let span = crate::app::mail_span();
+        let _in_mail = span.enter();
         if i >= replay.burst && !replay.pace.is_zero() {
             std::thread::sleep(replay.pace);
         }

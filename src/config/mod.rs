@@ -367,6 +367,12 @@ pub struct Config {
     /// [`Config::journal_retention`].
     #[serde(default)]
     pub journal: JournalConfig,
+    // Machine-readable logs (issue 18).
+    /// `text`, `json` or `journald`; unset: journald when systemd connected stderr to
+    /// the journal and `log_file` is left at its default, text otherwise (see
+    /// `adapters::logging::LogFormat::automatic`).
+    #[serde(default)]
+    pub log_format: Option<String>,
 }
 
 /// `[journal]` (issue 18).
@@ -588,6 +594,11 @@ impl Config {
         if !trimmed.is_empty() && Path::new(trimmed).is_relative() {
             self.log_file = base.join(trimmed).to_string_lossy().into_owned();
         }
+    }
+
+    /// Whether `log_file` is the built-in default (not set, or set to that same path).
+    pub fn log_file_is_default(&self) -> bool {
+        self.log_file == d_log_file()
     }
 
     /// Fills the passwords from `*_file` keys and then from the environment.

@@ -219,6 +219,17 @@ impl Settings {
         if raw.log_file.trim().is_empty() {
             bad("log_file", "empty".into());
         }
+        if let Some(f) = &raw.log_format
+            && crate::adapters::logging::LogFormat::parse(f).is_none()
+        {
+            bad(
+                "log_format",
+                format!(
+                    "`{f}` is not one of {}",
+                    crate::adapters::logging::LogFormat::NAMES.join(", ")
+                ),
+            );
+        }
         let time_zone = match raw.zona_horaria.as_deref().map(str::trim) {
             // The server's own zone rules (TZ / the system zone database), so a mail
             // dated in summer is written in summer time in December too.

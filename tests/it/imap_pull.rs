@@ -13,7 +13,7 @@ use mailtoticket::sandbox;
 use crate::chain::{BIN, Chain, Guard, IMAP_PASSWORD, free_port, mail, sh, start, tools_present};
 
 /// Mails in a Dovecot maildir++ folder of the test user (INBOX when `folder` is "").
-fn in_folder(c: &Chain, folder: &str) -> usize {
+pub(crate) fn in_folder(c: &Chain, folder: &str) -> usize {
     let dir = if folder.is_empty() {
         c.maildir()
     } else {
@@ -25,7 +25,7 @@ fn in_folder(c: &Chain, folder: &str) -> usize {
         .sum()
 }
 
-fn imap(c: &Chain, extra: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn imap(c: &Chain, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(["-c", c.root().join("m2t.toml").to_str().unwrap(), "imap"])
         .args(extra);
@@ -155,7 +155,7 @@ fn write_config(c: &Chain) {
 /// Stops Dovecot abruptly: its master and every process it started (the IMAP
 /// processes holding the connections) are killed, so clients see the connection drop
 /// at once and the port refuses connections until it is started again.
-fn stop(mut dovecot: Guard) {
+pub(crate) fn stop(mut dovecot: Guard) {
     let master = dovecot.0.id().to_string();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
@@ -177,7 +177,7 @@ fn stop(mut dovecot: Guard) {
 }
 
 /// Dovecot (with `extra` settings) and the gateway's configuration.
-fn set_up(extra: &str) -> (Chain, Guard) {
+pub(crate) fn set_up(extra: &str) -> (Chain, Guard) {
     let root = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         root.path(),

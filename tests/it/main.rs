@@ -20,6 +20,7 @@ mod identity_rest;
 mod imap_pull;
 mod journal;
 mod ldap;
+mod logs;
 mod loop_protection;
 mod mail_corpus;
 mod mail_fidelity;
