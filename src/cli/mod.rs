@@ -476,7 +476,7 @@ fn classify_stdin(config_arg: Option<&str>) -> u8 {
     }
     match classify::report(&raw, &config) {
         Ok(text) => {
-            print!("{text}");
+            print!("{}", logging::for_terminal(&text));
             0
         }
         Err(e) => {
@@ -622,7 +622,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             };
             match r {
                 Ok(text) => {
-                    print!("{text}");
+                    print!("{}", logging::for_terminal(&text));
                     0
                 }
                 Err(e) => {
@@ -692,12 +692,12 @@ fn quarantine_command(command: QuarantineCommand, config: &Config) -> u8 {
 fn print_outcome(done: Result<String, quarantine::ToolError>) -> u8 {
     match done {
         Ok(text) => {
-            print!("{text}");
+            print!("{}", logging::for_terminal(&text));
             0
         }
         Err(e) => {
             if let quarantine::ToolError::Partial(report) = &e {
-                print!("{report}");
+                print!("{}", logging::for_terminal(report));
             }
             eprintln!("mailtoticket: {}", error_chain(&e));
             e.exit_code()
@@ -719,11 +719,11 @@ fn print_ticket(t: &crate::domain::ticket::TicketInfo) {
             ("dataTancament", &t.data_tancament),
             ("descripcio", &t.descripcio),
         ] {
-            println!("{k}: {v}");
+            println!("{k}: {}", logging::for_terminal(v));
         }
     } else {
         for (k, v) in &t.fields {
-            println!("{k}: {v}");
+            println!("{k}: {}", logging::for_terminal(v));
         }
     }
 }
@@ -763,7 +763,10 @@ fn sandbox(command: SandboxCommand, config: &Config, rt: &tokio::runtime::Runtim
         },
         SandboxCommand::Tickets => match sb::list_tickets(&dir) {
             Ok(tickets) => {
-                print!("{}", sb::format_ticket_list(&tickets));
+                print!(
+                    "{}",
+                    logging::for_terminal(&sb::format_ticket_list(&tickets))
+                );
                 0
             }
             Err(e) => {

@@ -709,3 +709,39 @@ fn a_hundred_thousand_nested_multiparts_are_rejected_by_the_default_limit() {
     let log = std::fs::read_to_string(dir.path().join("m2t.log")).expect("log");
     assert!(log.contains("més de 20 nivells"), "{log}");
 }
+
+/// Terminal escapes in a mail's Subject and body never reach an admin's terminal
+/// raw: `sandbox tickets`, `show-ticket` and `journal list` print them as visible
+/// escapes (issue 18: what the companion commands print is mail text too).
+#[test]
+fn companion_commands_never_print_a_mails_terminal_escapes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(dir.path(), "");
+    let raw = "From: pep@example.org\r\nTo: suport@upc.edu\r\n\
+               Subject: =?utf-8?q?Hola_=1B]0;pwned=07_=1B[2J_=E2=80=AEtxt.exe?=\r\n\
+               Message-ID: <esc@example.org>\r\nMIME-Version: 1.0\r\n\
+               Content-Type: text/plain; charset=utf-8\r\n\r\nline \x1b[31mred\x1b[0m\r\n";
+    let (out, code, _) = run(&cfg, &[], raw.as_bytes());
+    assert_eq!(code, 0, "{out}");
+    let (list, _, _) = run(&cfg, &["sandbox", "tickets"], b"");
+    let ticket = list
+        .lines()
+        .find(|l| l.contains("Hola"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{list}"))
+        .to_string();
+    let (shown, _, _) = run(&cfg, &["show-ticket", &ticket], b"");
+    let (journal, _, _) = run(&cfg, &["journal", "list"], b"");
+    for text in [&list, &shown, &journal] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c == '\x1b' || c == '\x07' || c == '\u{202e}'),
+            "{text:?}"
+        );
+    }
+    // The decoder drops C0 controls from the Subject; the bidi override stays in the
+    // ticket and is shown as an escape.
+    assert!(list.contains("\\u{202e}txt.exe"), "{list}");
+    assert!(shown.contains("\\u{202e}"), "{shown}");
+}

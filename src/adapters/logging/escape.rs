@@ -53,6 +53,34 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` for a terminal: like [`escape`], but line breaks and tabs stay (the text is
+/// a multi-line report: a ticket, a journal record, a list), while every other control
+/// character, ESC above all, and the bidi and separator characters become visible
+/// escapes. Whatever a command prints that a mail could have written goes through it.
+pub fn for_terminal(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c != '\n' && c != '\t' && is_dangerous(c))
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for piece in text.split_inclusive('\n') {
+        let (line, eol) = match piece.strip_suffix('\n') {
+            Some(l) => (l, "\n"),
+            None => (piece, ""),
+        };
+        for (i, cell) in line.split('\t').enumerate() {
+            if i > 0 {
+                out.push('\t');
+            }
+            out.push_str(&escape(cell));
+        }
+        out.push_str(eol);
+    }
+    Cow::Owned(out)
+}
+
 fn backslash_to_double(text: &str) -> bool {
     text.as_bytes()
         .windows(2)
@@ -61,6 +89,17 @@ fn backslash_to_double(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn for_terminal_keeps_lines_and_tabs_and_escapes_the_rest() {
+        assert_eq!(for_terminal("a\tb\nc\n"), "a\tb\nc\n");
+        assert_eq!(
+            for_terminal("x\x1b[31mred\r\nok \u{202e}cba\n"),
+            "x\\x1b[31mred\\r\nok \\u{202e}cba\n"
+        );
+        assert!(matches!(for_terminal("plain\n"), Cow::Borrowed(_)));
+    }
+
     use super::*;
 
     #[test]

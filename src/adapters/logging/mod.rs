@@ -27,7 +27,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-pub use escape::{escape, is_dangerous};
+pub use escape::{escape, for_terminal, is_dangerous};
 
 /// The separator line that starts and ends a run, as in the old log.
 pub const SEPARATOR: &str =
