@@ -15,3 +15,4 @@ pub mod quarantine;
 pub mod report;
 pub mod retry;
 pub mod soap;
+pub mod telemetry;

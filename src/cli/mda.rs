@@ -9,11 +9,12 @@ use std::time::Instant;
 use tracing::{error, info, warn};
 
 use super::wiring::{self, Identity, Tickets};
-use crate::adapters::journal::{DurableJournals, SnapshotJournals};
+use crate::adapters::journal::{DeliveryJournal, DurableJournals, SnapshotJournals};
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
 use crate::adapters::quarantine::Quarantine;
 use crate::adapters::report::{SmtpReporter, SmtpReports, SmtpSettings};
+use crate::adapters::telemetry::MailSample;
 use crate::app::{self, Handled, MailPorts};
 use crate::config::{Config, ConfigError, Settings};
 use crate::domain::outcome::Status;
@@ -132,8 +133,45 @@ pub async fn handle(
                 quarantine: Some(&quarantine),
                 meter: &meter,
             };
-            app::handle(raw, &settings.app, &ports).await
+            let handled = app::handle(raw, &settings.app, &ports).await;
+            record_telemetry(config, &handled, started, services.as_ref().ok());
+            handled
         }
+    }
+}
+
+/// The `outcome` label of a status in the metrics.
+pub fn outcome_label(status: Status) -> &'static str {
+    match status {
+        Status::Success => "success",
+        Status::Skip => "skip",
+        Status::Reject => "reject",
+        Status::Error => "error",
+        Status::TempFail => "tempfail",
+        Status::Unknown => "unknown",
+    }
+}
+
+/// Issue 18: the outcome, duration and bus calls of the mail into the journal's
+/// counters, in one write (dry runs never get here). A failure is only logged: the
+/// mail was handled, the numbers are not worth a retry.
+fn record_telemetry(
+    config: &Config,
+    handled: &Handled,
+    started: Instant,
+    services: Option<&wiring::Services>,
+) {
+    let sample = MailSample {
+        outcome: outcome_label(handled.status),
+        duration: started.elapsed(),
+        calls: services
+            .map(wiring::Services::take_calls)
+            .unwrap_or_default(),
+        at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let recorded = DeliveryJournal::open(&config.state_dir()).and_then(|j| j.record_mail(&sample));
+    if let Err(e) = recorded {
+        warn!("No he pogut desar els comptadors del mail al diari: {e}");
     }
 }
 

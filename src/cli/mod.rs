@@ -2,10 +2,13 @@
 //! commands, over the configuration, the adapters and the use case.
 
 pub mod classify;
+pub mod endpoint;
+pub mod health;
 pub mod imap;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
+pub mod metrics;
 pub mod wiring;
 
 use std::io::{self, Read};
@@ -82,6 +85,18 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// State for a monitor (Nagios plugin conventions): exit 0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN; one status line with perfdata.
+    Health {
+        /// Print one JSON object (status, checks, perfdata) instead of the line.
+        #[arg(long)]
+        json: bool,
+        /// Also make one read-only call to each service, like `check`.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Print the counters and gauges in the Prometheus text format.
+    Metrics,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +215,17 @@ pub fn run() -> u8 {
             }
         },
         Some(Command::Classify) => classify_stdin(cli.config.as_deref()),
+        Some(Command::Health { json, probe }) => health::run(cli.config.as_deref(), json, probe),
+        Some(Command::Metrics) => {
+            let env = |k: &str| std::env::var(k).ok();
+            match config::locate(cli.config.as_deref(), env).and_then(|p| Config::load(&p)) {
+                Ok(config) => metrics::run(&config),
+                Err(e) => {
+                    eprintln!("mailtoticket: {}", error_chain(&e));
+                    1
+                }
+            }
+        }
         Some(command) => {
             #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
@@ -426,6 +452,7 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
             })
         }
         Command::Check | Command::ImportSettings { .. } | Command::Classify => 0,
+        Command::Health { .. } | Command::Metrics => 0,
     }
 }
 

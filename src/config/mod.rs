@@ -6,6 +6,7 @@
 //! - [`validate`]: the one builder ([`Settings::build`]) that validates and compiles
 //!   everything the run uses; `check` prints its problems, the run uses its result.
 
+pub mod health;
 pub mod imap;
 mod locate;
 mod validate;
@@ -362,6 +363,10 @@ pub struct Config {
     /// Allow SMTP AUTH over a connection without TLS (refused by default).
     #[serde(default)]
     pub smtp_permetre_auth_sense_tls: bool,
+
+    /// `[health]`: thresholds of `mailtoticket health`, the watch-mode endpoint (issue 18).
+    #[serde(default)]
+    pub health: health::HealthConfig,
 }
 
 fn d_not_found_statuses() -> Vec<u16> {

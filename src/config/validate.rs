@@ -300,6 +300,13 @@ impl Settings {
         };
         let agents = list("agents", &raw.agents);
         let forms = list("remitents_formulari", &raw.remitents_formulari);
+        // Issue 18: `[health]`.
+        for (key, what) in raw.health.problems(raw.imap.as_ref()) {
+            out.push(Problem {
+                key: key.to_string(),
+                what,
+            });
+        }
         let (
             true,
             Some(regex_reply),
