@@ -648,6 +648,8 @@ fn check(arg: Option<&str>) -> u8 {
             &format!("sandbox_dir {}", config.sandbox_dir().display()),
         );
     }
+    // Issue 18: the thresholds `health` applies (its problems are listed above).
+    line(Some(true), &health_summary(&config.health));
     let imap_ok = match &config.imap {
         Some(imap) => {
             let p = imap.problems();
@@ -772,4 +774,30 @@ fn check(arg: Option<&str>) -> u8 {
         }
     });
     u8::from(failed)
+}
+
+/// The `[health]` line of `check`.
+fn health_summary(h: &config::health::HealthConfig) -> String {
+    let every = h
+        .expect_mail_every_hours
+        .map_or_else(|| "not checked".to_string(), |n| format!("{n} h"));
+    let listen = match (h.listen.as_deref(), h.listen_addr()) {
+        (None, _) => "no endpoint".to_string(),
+        (Some(_), Some(a)) if a.ip().is_loopback() => format!("endpoint http://{a}"),
+        (Some(_), Some(a)) => format!("endpoint http://{a} (NOT loopback)"),
+        (Some(l), None) => format!("endpoint {l} (invalid)"),
+    };
+    format!(
+        "[health] quarantine {}/{} mails, {}/{} h old; TEMPFAIL in a row {}/{}; expect mail every: {every}; \
+         watch {}; heartbeat {}/{} s; {listen}",
+        h.quarantine_warning,
+        h.quarantine_critical,
+        h.quarantine_age_warning_hours,
+        h.quarantine_age_critical_hours,
+        h.tempfail_warning,
+        h.tempfail_critical,
+        if h.watch { "expected" } else { "if running" },
+        h.heartbeat_warning_secs,
+        h.heartbeat_critical_secs,
+    )
 }

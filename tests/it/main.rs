@@ -25,6 +25,7 @@ mod mail_corpus;
 mod mail_fidelity;
 mod mail_identity;
 mod mail_props;
+mod observe;
 mod quarantine;
 mod retry;
 mod sandbox;
