@@ -649,7 +649,14 @@ fn check(arg: Option<&str>) -> u8 {
         );
     }
     // Issue 18: the thresholds `health` applies (its problems are listed above).
-    line(Some(true), &health_summary(&config.health));
+    let public = config
+        .health
+        .listen_addr()
+        .is_some_and(|a| !a.ip().is_loopback());
+    line(
+        if public { None } else { Some(true) },
+        &health_summary(&config.health),
+    );
     let imap_ok = match &config.imap {
         Some(imap) => {
             let p = imap.problems();
