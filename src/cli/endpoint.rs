@@ -62,9 +62,22 @@ pub fn answer(method: &Method, path: &str, config: &Config) -> (StatusCode, &'st
     }
 }
 
-fn respond(req: &Request<Incoming>, config: &Config) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = answer(req.method(), req.uri().path(), config);
-    let body = if req.method() == Method::HEAD {
+/// Answers one request. The checks read the journal and the quarantine folder
+/// (blocking, and the journal may be busy for up to its wait): they run on the
+/// blocking pool, never on the thread that drives the IMAP loop.
+async fn respond(req: Request<Incoming>, config: Arc<Config>) -> Response<Full<Bytes>> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let head = method == Method::HEAD;
+    let answered = tokio::task::spawn_blocking(move || answer(&method, &path, &config)).await;
+    let (status, content_type, body) = answered.unwrap_or_else(|_| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            "internal error\n".to_string(),
+        )
+    });
+    let body = if head {
         Bytes::new()
     } else {
         Bytes::from(body)
@@ -100,8 +113,8 @@ pub async fn serve(listener: TcpListener, config: Arc<Config>) {
         let config = Arc::clone(&config);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let r = respond(&req, &config);
-                async move { Ok::<_, std::convert::Infallible>(r) }
+                let config = Arc::clone(&config);
+                async move { Ok::<_, std::convert::Infallible>(respond(req, config).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .max_buf_size(16 * 1024)
