@@ -60,7 +60,6 @@ impl Collector for Snapshot {
             let l = labels(&[("outcome", outcome)]);
             ConstCounter::new(n).encode(m.encode_family(&l)?)?;
         }
-        drop(m);
 
         let mut m = encoder.encode_descriptor(
             "mailtoticket_soap_calls",
@@ -76,7 +75,6 @@ impl Collector for Snapshot {
             ]);
             ConstCounter::new(*n).encode(m.encode_family(&l)?)?;
         }
-        drop(m);
 
         let mut m = encoder.encode_descriptor(
             "mailtoticket_soap_call_duration_seconds",
@@ -88,7 +86,6 @@ impl Collector for Snapshot {
             let l = labels(&[("service", service), ("operation", operation)]);
             encode_histogram(&mut m.encode_family(&l)?, h)?;
         }
-        drop(m);
 
         let mut m = encoder.encode_descriptor(
             "mailtoticket_mail_duration_seconds",
@@ -97,7 +94,6 @@ impl Collector for Snapshot {
             MetricType::Histogram,
         )?;
         encode_histogram(&mut m, &t.mail_duration)?;
-        drop(m);
 
         // Gauges.
         let mut gauge = |name: &str, help: &str, value: i64| -> Result<(), std::fmt::Error> {
