@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench bench` (add `-- --quick` for fewer iterations,
 //! `-- --core-only` for the in-process part only, `-- --case TEXT` (repeatable) to run
 //! only the rows whose name contains TEXT, case-insensitive; the 1,000-mail batch is
-//! then skipped).
+//! then skipped; `--case health` or `--case metrics` runs the issue 18 section:
+//! `health` and `metrics` on a journal of 100,000 mails).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use mailtoticket::sandbox::{self, SandboxConfig, SandboxStats};
 
 mod inproc;
+mod observe;
 
 #[global_allocator]
 static ALLOC: inproc::Counting = inproc::Counting;
@@ -265,6 +267,16 @@ fn main() {
     let scale = |n: usize| if quick { n.div_ceil(10).max(3) } else { n };
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path().to_path_buf();
+
+    // Issue 18: `health` and `metrics` on a journal of 100,000 mails.
+    if filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| "health metrics observe".contains(f.as_str()))
+    {
+        println!("\nhealth and metrics (the binary, warm cache):\n");
+        println!("{}", observe::run(BIN, &dir, quick));
+    }
 
     // The simulator runs in this process, on its own thread and runtime, so that its
     // counters can be read directly; the binary under test is a separate process.

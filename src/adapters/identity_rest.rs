@@ -14,7 +14,7 @@
 use tokio::sync::Mutex;
 use tracing::debug;
 
-use super::http::{HttpRequest, HttpResponse, HyperTransport};
+use super::http::{HttpRequest, HttpResponse, HttpTransport as _, HyperTransport};
 use crate::domain::identity::Person;
 use crate::ports::{IdentityDirectory, PortError};
 
@@ -116,10 +116,28 @@ impl RestIdentityDirectory {
     }
 
     async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, PortError> {
-        self.transport
+        let started = std::time::Instant::now();
+        let result = self
+            .transport
             .request(req)
             .await
-            .map_err(|e| PortError::Transient(format!("identitat digital: {}", e.message)))
+            .map_err(|e| PortError::Transient(format!("identitat digital: {}", e.message)));
+        // Issue 18: recorded with the SOAP calls (`token` or `persona` look-up).
+        if let Some(recorder) = self.transport.recorder() {
+            use crate::adapters::telemetry::{CallResult, CallSample};
+            recorder.record(CallSample {
+                service: "identitat_digital",
+                operation: if req.post { "token" } else { "consulta" },
+                result: match &result {
+                    Ok(r) if r.status >= 500 => CallResult::Transient,
+                    Ok(r) if r.status == 401 || r.status == 403 => CallResult::Permanent,
+                    Ok(_) => CallResult::Ok,
+                    Err(e) => CallResult::of::<()>(&Err(e.clone())),
+                },
+                latency: started.elapsed(),
+            });
+        }
+        result
     }
 
     /// A GET with the run's token (asked for once, and again once on 401/403).

@@ -16,3 +16,4 @@ pub mod report;
 pub mod retry;
 pub mod soap;
 pub mod systemd;
+pub mod telemetry;

@@ -136,8 +136,7 @@ pub fn run(loaded: &Loaded, watch: bool) -> u8 {
         }
     };
     if watch {
-        rt.block_on(watch_forever(loaded, &cfg, &sink));
-        return 0;
+        return rt.block_on(watch_until_stopped(loaded, &cfg, &sink));
     }
     rt.block_on(async {
         let mut mailbox = match open(&cfg).await {
@@ -174,6 +173,103 @@ async fn open(cfg: &ImapConfig) -> Result<Mailbox, ImapError> {
     Ok(mailbox)
 }
 
+/// `--watch` with its heartbeat and, with `[health] listen`, the `/healthz` and
+/// `/metrics` endpoint beside it; SIGTERM or SIGINT stop it cleanly (the heartbeat
+/// is removed: a watcher the admin stopped is not a stale one).
+async fn watch_until_stopped(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) -> u8 {
+    let _endpoint = match &loaded.config.health.listen {
+        None => None,
+        Some(listen) => {
+            let addr = match crate::config::health::parse_listen(listen) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("mailtoticket: [health] listen: {e}");
+                    return 1;
+                }
+            };
+            match super::endpoint::bind(addr).await {
+                Ok(listener) => {
+                    info!("Health: /healthz i /metrics a http://{addr}");
+                    let config = std::sync::Arc::new(loaded.config.clone());
+                    Some(AbortOnDrop(tokio::spawn(super::endpoint::serve(
+                        listener, config,
+                    ))))
+                }
+                Err(e) => {
+                    error!("[health] listen {addr}: {e}");
+                    eprintln!("mailtoticket: [health] listen {addr}: {e}");
+                    return 1;
+                }
+            }
+        }
+    };
+    let heartbeat = Heartbeat::new(&loaded.config);
+    // SIGTERM/SIGINT (adapters::systemd) let the mail in hand finish, then the loop
+    // returns: never cut a mail in the middle.
+    watch_forever(loaded, cfg, sink, &heartbeat).await;
+    info!("IMAP: senyal d'aturada rebut, surto");
+    heartbeat.clear();
+    0
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+
+/// The watcher's heartbeat in the journal (`imap_heartbeat_ms`), read by `health`.
+struct Heartbeat {
+    state_dir: std::path::PathBuf,
+    journal: std::sync::Mutex<Option<crate::adapters::journal::DeliveryJournal>>,
+}
+
+impl Heartbeat {
+    fn new(config: &crate::config::Config) -> Self {
+        Heartbeat {
+            state_dir: config.state_dir(),
+            journal: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn with_journal(
+        &self,
+        f: impl FnOnce(
+            &crate::adapters::journal::DeliveryJournal,
+        ) -> Result<(), crate::adapters::journal::JournalError>,
+    ) {
+        let mut slot = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            match crate::adapters::journal::DeliveryJournal::open(&self.state_dir) {
+                Ok(j) => *slot = Some(j),
+                Err(e) => {
+                    warn!("IMAP: no puc obrir el diari per al senyal de vida: {e}");
+                    return;
+                }
+            }
+        }
+        if let Some(j) = slot.as_ref()
+            && let Err(e) = f(j)
+        {
+            warn!("IMAP: no he pogut desar el senyal de vida: {e}");
+        }
+    }
+
+    /// The loop is alive and connected now.
+    fn beat(&self) {
+        self.with_journal(|j| j.heartbeat(chrono::Utc::now().timestamp_millis()));
+    }
+
+    /// The watcher stops cleanly.
+    fn clear(&self) {
+        self.with_journal(|j| j.clear_heartbeat());
+    }
+}
+
 /// `--watch`: connect, pass, IDLE, pass... On any IMAP failure, reconnect after 1,
 /// 2, 4... seconds (at most `backoff_max_secs`); a working connection resets the wait.
 ///
@@ -182,7 +278,7 @@ async fn open(cfg: &ImapConfig) -> Result<Mailbox, ImapError> {
 /// the loop's own progress (each mail, each pass, each IDLE return, each reconnection
 /// attempt; IDLE and the backoff wait are cut to a quarter of the watchdog time), and on SIGTERM
 /// the mail being handled is finished, `STOPPING=1` sent, and the loop returns.
-async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
+async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink, heartbeat: &Heartbeat) {
     let (notify, problem) = systemd::notifier();
     if let Some(p) = problem {
         warn!("No puc avisar systemd: {p}");
@@ -226,10 +322,12 @@ async fn watch_forever(loaded: &Loaded, cfg: &ImapConfig, sink: &LogSink) {
                 systemd::watchdog();
                 backoff = Duration::from_secs(1);
                 loop {
+                    heartbeat.beat();
                     match pass(&mut mailbox, loaded, cfg, sink).await {
                         Ok(summary) => notify.status(&summary.line(&cfg.mailbox)),
                         Err(e) => break e,
                     }
+                    heartbeat.beat();
                     systemd::watchdog();
                     if systemd::stop_requested() {
                         stopping();

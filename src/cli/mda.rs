@@ -9,11 +9,12 @@ use std::time::Instant;
 use tracing::{Instrument, error, info, warn};
 
 use super::wiring::{self, Identity, Tickets};
-use crate::adapters::journal::{DurableJournals, SnapshotJournals};
+use crate::adapters::journal::{DeliveryJournal, DurableJournals, SnapshotJournals};
 use crate::adapters::logging::{LogSink, SEPARATOR};
 use crate::adapters::planning::{PlannedCall, PlanningTicketSystem};
 use crate::adapters::quarantine::{Provenance, Quarantine};
 use crate::adapters::report::{SmtpReporter, SmtpReports, SmtpSettings};
+use crate::adapters::telemetry::MailSample;
 use crate::app::{self, Handled, MailPorts};
 use crate::config::{Config, ConfigError, Settings};
 use crate::domain::outcome::Status;
@@ -137,6 +138,10 @@ async fn handle_mail(
                 mark,
                 to: config.notificar_errors_to.clone(),
             };
+            // Opened first and kept for the run: the telemetry is written through it
+            // at the end, and while it is open the run's own journal connections share
+            // its WAL index instead of rebuilding it (see `record_telemetry`).
+            let telemetry = DeliveryJournal::open(&config.state_dir());
             let journals = DurableJournals {
                 state_dir: config.state_dir(),
                 retention: config.journal_retention(),
@@ -166,8 +171,50 @@ async fn handle_mail(
                 quarantine: Some(&quarantine),
                 meter: &meter,
             };
-            app::handle(raw, &settings.app, &ports).await
+            let handled = app::handle(raw, &settings.app, &ports).await;
+            record_telemetry(telemetry, &handled, started, services.as_ref().ok());
+            handled
         }
+    }
+}
+
+/// The `outcome` label of a status in the metrics.
+pub fn outcome_label(status: Status) -> &'static str {
+    match status {
+        Status::Success => "success",
+        Status::Skip => "skip",
+        Status::Reject => "reject",
+        Status::Error => "error",
+        Status::TempFail => "tempfail",
+        Status::Unknown => "unknown",
+    }
+}
+
+/// Issue 18: the outcome, duration and bus calls of the mail into the journal's
+/// counters, in one write (dry runs never get here). A failure is only logged: the
+/// mail was handled, the numbers are not worth a retry.
+///
+/// `journal` was opened before the run and kept open: a connection opened afresh
+/// here, once the run's own connections are closed, would be the process's first
+/// again and rebuild the WAL index from the whole WAL (SQLite's unix VFS resets the
+/// shared memory for a first opener), which then forgets the last checkpoint and
+/// makes this one write copy the whole WAL back (measured: ~10 ms instead of ~0.1 ms).
+fn record_telemetry(
+    journal: Result<DeliveryJournal, crate::adapters::journal::JournalError>,
+    handled: &Handled,
+    started: Instant,
+    services: Option<&wiring::Services>,
+) {
+    let sample = MailSample {
+        outcome: outcome_label(handled.status),
+        duration: started.elapsed(),
+        calls: services
+            .map(wiring::Services::take_calls)
+            .unwrap_or_default(),
+        at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    if let Err(e) = journal.and_then(|j| j.record_mail(&sample)) {
+        warn!("No he pogut desar els comptadors del mail al diari: {e}");
     }
 }
 

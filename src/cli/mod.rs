@@ -3,11 +3,14 @@
 
 pub mod classify;
 pub mod generate;
+pub mod endpoint;
+pub mod health;
 pub mod imap;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
 pub mod quarantine;
+pub mod metrics;
 pub mod wiring;
 
 use std::io::{self, Read};
@@ -98,6 +101,18 @@ pub enum Command {
         #[command(subcommand)]
         command: GenerateCommand,
     },
+    /// State for a monitor (Nagios plugin conventions): exit 0 OK, 1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN; one status line with perfdata.
+    Health {
+        /// Print one JSON object (status, checks, perfdata) instead of the line.
+        #[arg(long)]
+        json: bool,
+        /// Also make one read-only call to each service, like `check`.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Print the counters and gauges in the Prometheus text format.
+    Metrics,
 }
 
 #[derive(Debug, Subcommand)]
@@ -387,6 +402,17 @@ pub fn run() -> u8 {
                 EX_USAGE
             }
         },
+        Some(Command::Health { json, probe }) => health::run(cli.config.as_deref(), json, probe),
+        Some(Command::Metrics) => {
+            let env = |k: &str| std::env::var(k).ok();
+            match config::locate(cli.config.as_deref(), env).and_then(|p| Config::load(&p)) {
+                Ok(config) => metrics::run(&config),
+                Err(e) => {
+                    eprintln!("mailtoticket: {}", error_chain(&e));
+                    1
+                }
+            }
+        }
         Some(command) => {
             #[cfg(feature = "sandbox")]
             let needs_config = !matches!(command, Command::Sandbox { .. });
@@ -639,7 +665,9 @@ fn companion(command: Command, config: &Config, settings: Option<&Settings>, ori
         | Command::ImportSettings { .. }
         | Command::Classify
         | Command::Reprocess { .. }
-        | Command::Generate { .. } => 0,
+        | Command::Generate { .. }
+        | Command::Health { .. }
+        | Command::Metrics => 0,
     }
 }
 
@@ -919,6 +947,15 @@ fn check(arg: Option<&str>) -> u8 {
             &format!("sandbox_dir {}", config.sandbox_dir().display()),
         );
     }
+    // Issue 18: the thresholds `health` applies (its problems are listed above).
+    let public = config
+        .health
+        .listen_addr()
+        .is_some_and(|a| !a.ip().is_loopback());
+    line(
+        if public { None } else { Some(true) },
+        &health_summary(&config.health),
+    );
     let imap_ok = match &config.imap {
         Some(imap) => {
             let p = imap.problems();
@@ -1043,4 +1080,30 @@ fn check(arg: Option<&str>) -> u8 {
         }
     });
     u8::from(failed)
+}
+
+/// The `[health]` line of `check`.
+fn health_summary(h: &config::health::HealthConfig) -> String {
+    let every = h
+        .expect_mail_every_hours
+        .map_or_else(|| "not checked".to_string(), |n| format!("{n} h"));
+    let listen = match (h.listen.as_deref(), h.listen_addr()) {
+        (None, _) => "no endpoint".to_string(),
+        (Some(_), Some(a)) if a.ip().is_loopback() => format!("endpoint http://{a}"),
+        (Some(_), Some(a)) => format!("endpoint http://{a} (NOT loopback)"),
+        (Some(l), None) => format!("endpoint {l} (invalid)"),
+    };
+    format!(
+        "[health] quarantine {}/{} mails, {}/{} h old; TEMPFAIL in a row {}/{}; expect mail every: {every}; \
+         watch {}; heartbeat {}/{} s; {listen}",
+        h.quarantine_warning,
+        h.quarantine_critical,
+        h.quarantine_age_warning_hours,
+        h.quarantine_age_critical_hours,
+        h.tempfail_warning,
+        h.tempfail_critical,
+        if h.watch { "expected" } else { "if running" },
+        h.heartbeat_warning_secs,
+        h.heartbeat_critical_secs,
+    )
 }

@@ -71,6 +71,16 @@ impl Services {
         self.transport.requests()
     }
 
+    /// The bus calls made since the last take: service, operation, result, latency
+    /// (issue 18; the transport records them, shared by every adapter of the run).
+    pub fn take_calls(&self) -> Vec<crate::adapters::telemetry::CallSample> {
+        use crate::adapters::http::HttpTransport as _;
+        self.transport
+            .recorder()
+            .map(crate::adapters::telemetry::CallRecorder::take)
+            .unwrap_or_default()
+    }
+
     /// The identity directories in the configured order, with an empty cache.
     pub fn directories(&self) -> Chain<'_> {
         crate::app::identity::Directories::new(

@@ -6,6 +6,7 @@
 //! - [`validate`]: the one builder ([`Settings::build`]) that validates and compiles
 //!   everything the run uses; `check` prints its problems, the run uses its result.
 
+pub mod health;
 pub mod imap;
 mod locate;
 mod validate;
@@ -373,6 +374,9 @@ pub struct Config {
     /// `adapters::logging::LogFormat::automatic`).
     #[serde(default)]
     pub log_format: Option<String>,
+    /// `[health]`: thresholds of `mailtoticket health`, the watch-mode endpoint (issue 18).
+    #[serde(default)]
+    pub health: health::HealthConfig,
 }
 
 /// `[journal]` (issue 18).

@@ -314,6 +314,13 @@ impl Settings {
         for (key, problem) in raw.journal_retention_problems() {
             bad(key, problem);
         }
+        // Issue 18: `[health]`.
+        for (key, what) in raw.health.problems(raw.imap.as_ref()) {
+            out.push(Problem {
+                key: key.to_string(),
+                what,
+            });
+        }
         let (
             true,
             Some(regex_reply),

@@ -136,11 +136,13 @@ fn write_config(c: &Chain) {
              [endpoints]\ngn6 = \"http://127.0.0.1:{p}{}\"\npersones = \"http://127.0.0.1:{p}{}\"\n\
              [imap]\nserver = \"127.0.0.1\"\nport = {ip}\ntls = \"starttls\"\nuser = \"u\"\n\
              password_file = \"imap.pw\"\nca_file = \"ca.pem\"\ntimeout_secs = 5\n\
-             idle_secs = 60\nbackoff_max_secs = 2\n",
+             idle_secs = 60\nbackoff_max_secs = 2\n\
+             [health]\nlisten = \"{hp}\"\n",
             sandbox::GN6_PATH,
             sandbox::PERSONES_PATH,
             p = c.bus_port,
             ip = c.imap_port,
+            hp = free_port(),
         ),
     )
     .unwrap();
@@ -300,7 +302,7 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _watch = Guard(child);
+    let mut watch = Guard(child);
     assert!(
         wait_until(20, || c.log()[log_before..].contains("Passada IMAP")),
         "{}",
@@ -350,6 +352,46 @@ fn imap_pull_mode_moves_each_mail_once_to_its_folder() {
         c.log()
     );
     assert_eq!(c.tickets().len(), 6);
+    // Issue 18: the watcher's endpoint and heartbeat; SIGTERM stops it cleanly and
+    // removes the heartbeat.
+    let health = |args: &[&str]| {
+        let o = Command::new(BIN)
+            .args(["-c", c.root().join("m2t.toml").to_str().unwrap(), "health"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(health(&[]).contains("heartbeat_age_s="), "{}", health(&[]));
+    let config = mailtoticket::config::Config::load(&c.root().join("m2t.toml")).unwrap();
+    let addr = config.health.listen_addr().unwrap();
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let metrics = get("/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("mailtoticket_mails_total{outcome=\"success\"} 6"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("mailtoticket_imap_heartbeat_timestamp_seconds "));
+    assert!(get("/healthz").contains("MAILTOTICKET "));
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe {
+        libc::kill(watch.0.id() as i32, libc::SIGTERM);
+    }
+    let status = watch.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", c.log());
+    assert!(!health(&[]).contains("heartbeat_age_s="), "{}", health(&[]));
     // Last (Dovecot then slows down logins from the address for a while): a wrong
     // password is a configuration fault (1), nothing touched, no secret logged.
     let o = imap(

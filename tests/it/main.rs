@@ -27,6 +27,7 @@ mod mail_fidelity;
 mod mail_identity;
 mod mail_props;
 mod packaging;
+mod observe;
 mod quarantine;
 mod quarantine_tool;
 mod retry;

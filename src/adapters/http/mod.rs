@@ -95,6 +95,10 @@ pub trait HttpTransport: Clone {
     fn connections(&self) -> usize {
         0
     }
+    /// Where the bus calls of the run are recorded (issue 18), if anywhere.
+    fn recorder(&self) -> Option<&crate::adapters::telemetry::CallRecorder> {
+        None
+    }
 }
 
 /// Largest SOAP answer accepted; GN6 answers are small, this only stops a runaway server.
@@ -108,6 +112,8 @@ pub struct HyperTransport {
     client: HyperClient,
     request_timeout: Duration,
     requests: Arc<AtomicUsize>,
+    /// Each bus call of the run: service, operation, result, latency (issue 18).
+    calls: crate::adapters::telemetry::CallRecorder,
     /// (local, remote) socket addresses seen in answers: one per TCP connection that
     /// carried a request.
     connections: Arc<Mutex<HashSet<(SocketAddr, SocketAddr)>>>,
@@ -158,6 +164,7 @@ impl HyperTransport {
             client,
             request_timeout: config.request_timeout,
             requests: Arc::new(AtomicUsize::new(0)),
+            calls: Default::default(),
             connections: Arc::new(Mutex::new(HashSet::new())),
         })
     }
@@ -355,6 +362,10 @@ impl HttpTransport for HyperTransport {
 
     fn connections(&self) -> usize {
         self.connections.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    fn recorder(&self) -> Option<&crate::adapters::telemetry::CallRecorder> {
+        Some(&self.calls)
     }
 }
 

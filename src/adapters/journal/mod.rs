@@ -69,6 +69,7 @@ use crate::ports::{
 
 mod mail_identity;
 mod participants;
+pub mod telemetry;
 pub use mail_identity::{
     DIGEST_STEP, KnownMail, PERMANENT_STATUSES, PERMANENT_STEP, SnapshotJournals,
 };
@@ -85,7 +86,8 @@ pub const STATUS_IN_PROGRESS: &str = "IN_PROGRESS";
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 256;
 
 /// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+/// 3: the `counters` table of the telemetry (issue 18); older journals gain it on open.
+const SCHEMA_VERSION: i64 = 3;
 /// Times are stored as UTC milliseconds plus the offset in seconds, so that a record
 /// shows the time zone the mail was handled in.
 const SCHEMA: &str = "
@@ -658,8 +660,9 @@ fn open_connection(path: &Path, busy_wait: Duration) -> rusqlite::Result<Connect
         // on a stale snapshot; `IF NOT EXISTS` makes the second one a no-op. On error
         // the connection is dropped, which rolls back.
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
-            participants::SCHEMA
+            "BEGIN IMMEDIATE; {SCHEMA} {} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            participants::SCHEMA,
+            telemetry::SCHEMA
         ))?;
     }
     Ok(conn)

@@ -11,6 +11,7 @@ use super::BusCredentials;
 use super::tolerant;
 use super::xml::{self, DecodeError, Operation, SoapOperation, XmlElement, escape};
 use crate::adapters::http::HttpTransport;
+use crate::adapters::telemetry::{CallResult, CallSample};
 use crate::ports::PortError;
 
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -53,6 +54,38 @@ pub fn redact(envelope: &str, secrets: &[&str]) -> String {
 /// Sends one operation and decodes its response element. `secrets` are redacted from the
 /// trace log of the bodies.
 pub async fn call<O: SoapOperation, H: HttpTransport>(
+    http: &H,
+    endpoint: &str,
+    bus: &BusCredentials,
+    request: &O::Request,
+    secrets: &[&str],
+) -> Result<O::Response, PortError> {
+    let op = O::OPERATION;
+    let started = std::time::Instant::now();
+    let result = exchange::<O, H>(http, endpoint, bus, request, secrets).await;
+    if let Some(recorder) = http.recorder() {
+        recorder.record(CallSample {
+            service: service_label(&op),
+            operation: op.name,
+            result: CallResult::of(&result),
+            latency: started.elapsed(),
+        });
+    }
+    result
+}
+
+/// The `service` label of an operation's metrics, by the namespace of its request.
+pub fn service_label(op: &Operation) -> &'static str {
+    if op.request_namespace.contains("identitatdigital") {
+        "persones"
+    } else if op.request_namespace.contains("psi.upcnet") {
+        "gn6"
+    } else {
+        "soap"
+    }
+}
+
+async fn exchange<O: SoapOperation, H: HttpTransport>(
     http: &H,
     endpoint: &str,
     bus: &BusCredentials,
