@@ -96,7 +96,18 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, config: Arc<Config>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    serve_bounded(listener, config, MAX_CONNECTIONS, CONNECTION_TIME).await;
+}
+
+/// [`serve`] with other bounds: at most `max_connections` at once, each closed after
+/// `connection_time`.
+pub async fn serve_bounded(
+    listener: TcpListener,
+    config: Arc<Config>,
+    max_connections: usize,
+    connection_time: Duration,
+) {
+    let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -119,7 +130,7 @@ pub async fn serve(listener: TcpListener, config: Arc<Config>) {
             let conn = hyper::server::conn::http1::Builder::new()
                 .max_buf_size(16 * 1024)
                 .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_TIME, conn).await;
+            let _ = tokio::time::timeout(connection_time, conn).await;
             drop(slot);
         });
     }

@@ -614,3 +614,55 @@ fn the_watch_mode_endpoint_serves_healthz_and_metrics() {
         server.abort();
     });
 }
+
+#[test]
+fn the_endpoint_bounds_its_connections() {
+    use mailtoticket::cli::endpoint;
+    use tokio::io::AsyncReadExt;
+    let env = Env::new();
+    let config = mailtoticket::config::Config::load(&env.config(None, "")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = endpoint::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(endpoint::serve_bounded(
+            listener,
+            std::sync::Arc::new(config),
+            1,
+            std::time::Duration::from_millis(300),
+        ));
+        // A client that connects and says nothing holds the only slot...
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // ...so another is closed unanswered...
+        let (status, _) = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            use tokio::io::AsyncWriteExt;
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let _ = s
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await;
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out).await;
+            (out.len(), ())
+        })
+        .await
+        .expect("closed at once");
+        assert_eq!(status, 0, "no answer over the limit");
+        // ...and the silent one is dropped after the connection time.
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), idle.read(&mut buf))
+            .await
+            .expect("closed by the server")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+        // The slot is free again.
+        let (status, body) = get(addr, "GET", "/healthz").await;
+        assert_eq!(status, 200, "{body}");
+        server.abort();
+    });
+}

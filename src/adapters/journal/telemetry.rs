@@ -238,7 +238,7 @@ impl DeliveryJournal {
                      ON CONFLICT (name) DO UPDATE SET value = value + 1",
                 )?
                 .execute([META_CONSECUTIVE_TEMPFAILS])?;
-            } else if success || sample.bus_answered() {
+            } else if sample.bus_answered() {
                 // Only a mail that reached the bus ends a series of failures.
                 set.execute(params![META_CONSECUTIVE_TEMPFAILS, 0])?;
             }
@@ -401,15 +401,17 @@ mod tests {
         };
         j.record_mail(&down()).unwrap();
         j.record_mail(&down()).unwrap();
-        // A skipped mail that never reached the bus says nothing about it.
+        // A skipped mail that never reached the bus says nothing about it, nor does a
+        // duplicate answered SUCCESS from the journal alone.
         j.record_mail(&sample("skip", vec![])).unwrap();
+        j.record_mail(&sample("success", vec![])).unwrap();
         let t = j.telemetry().unwrap();
         assert_eq!(t.consecutive_tempfails, 2);
-        assert_eq!(t.mails["success"], 1);
+        assert_eq!(t.mails["success"], 2);
         assert_eq!(t.mails["tempfail"], 2);
         assert_eq!(t.mails["skip"], 1);
-        assert_eq!(t.mail_duration.count(), 4);
-        assert!((t.mail_duration.sum_seconds - 0.16).abs() < 1e-9);
+        assert_eq!(t.mail_duration.count(), 5);
+        assert!((t.mail_duration.sum_seconds - 0.2).abs() < 1e-9);
         let key = |r: &str| ("gn6".to_string(), "AltaTiquet".to_string(), r.to_string());
         assert_eq!(t.calls[&key("ok")], 2);
         assert_eq!(t.calls[&key("transient")], 2);
@@ -435,7 +437,7 @@ mod tests {
             chrono::Utc::now().fixed_offset() + chrono::TimeDelta::days(1),
         )
         .unwrap();
-        assert_eq!(j.telemetry().unwrap().mails["success"], 1);
+        assert_eq!(j.telemetry().unwrap().mails["success"], 2);
     }
 
     #[test]
