@@ -221,7 +221,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-
 /// The watcher's heartbeat in the journal (`imap_heartbeat_ms`), read by `health`.
 struct Heartbeat {
     state_dir: std::path::PathBuf,

@@ -2,15 +2,15 @@
 //! commands, over the configuration, the adapters and the use case.
 
 pub mod classify;
-pub mod generate;
 pub mod endpoint;
+pub mod generate;
 pub mod health;
 pub mod imap;
 pub mod import_settings;
 pub mod journal_api;
 pub mod mda;
-pub mod quarantine;
 pub mod metrics;
+pub mod quarantine;
 pub mod wiring;
 
 use std::io::{self, Read};
