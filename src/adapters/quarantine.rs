@@ -374,6 +374,9 @@ pub const FIELD_LAST_RETRY_AT: &str = "last-retry-at";
 pub const FIELD_LAST_ERROR: &str = "last-error";
 /// Sidecar field: where `quarantine import` took the mail from.
 pub const FIELD_IMPORTED_FROM: &str = "imported-from";
+/// The `config` an imported entry had where it was exported: kept for the record, never
+/// loaded (a path in someone else's export must not choose what this host runs).
+pub const FIELD_EXPORTED_CONFIG: &str = "exported-config";
 
 /// The sidecar of an entry: `status`, `quarantined-at`, other `key: value` fields in
 /// file order, and the reason (last, may span lines).
@@ -440,6 +443,11 @@ impl Sidecar {
             Some((_, v)) => *v = value.to_string(),
             None => self.fields.push((key.to_string(), value.to_string())),
         }
+    }
+
+    /// Removes one field (if present).
+    pub fn unset(&mut self, key: &str) {
+        self.fields.retain(|(k, _)| k != key);
     }
 
     /// `reprocess` runs that did not end the entry.

@@ -511,6 +511,13 @@ pub fn import(config: &Config, paths: &[PathBuf]) -> Outcome {
                 reason: format!("imported from {}", from.display()),
             });
             sidecar.set(FIELD_IMPORTED_FROM, &from.display().to_string());
+            // An export names a configuration of the host it came from; the importing
+            // admin's configuration (`-c`) is the one `reprocess` uses here. Loading a
+            // path an export file names would let that file choose what runs.
+            if let Some(c) = sidecar.get(FIELD_CONFIG).map(str::to_string) {
+                sidecar.unset(FIELD_CONFIG);
+                sidecar.set(quarantine::FIELD_EXPORTED_CONFIG, &c);
+            }
             if sidecar.get(FIELD_JOURNAL_KEY).is_none() {
                 for (field, key) in [FIELD_JOURNAL_KEY, FIELD_JOURNAL_CLASH_KEY]
                     .into_iter()

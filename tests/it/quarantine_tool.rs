@@ -260,7 +260,13 @@ fn list_show_export_import_round_trip_is_byte_identical() {
         assert_eq!(copy.sidecar.status, before.status);
         assert_eq!(copy.sidecar.quarantined_at, before.quarantined_at);
         assert_eq!(copy.sidecar.reason, before.reason);
-        assert_eq!(copy.sidecar.get(FIELD_CONFIG), before.get(FIELD_CONFIG));
+        // The exporting host's configuration is recorded, never loaded here.
+        assert!(before.get(FIELD_CONFIG).is_some());
+        assert_eq!(copy.sidecar.get(FIELD_CONFIG), None);
+        assert_eq!(
+            copy.sidecar.get("exported-config"),
+            before.get(FIELD_CONFIG)
+        );
         assert!(copy.sidecar.get("imported-from").is_some());
     }
     // Idempotent: the same export, or the same bytes as a plain file, add nothing.
