@@ -633,7 +633,33 @@ impl Journal for MailRun {
 }
 
 /// Opens the database in WAL mode and creates the schema when missing.
+///
+/// Several first openers of a new file (MDA processes started together on a fresh
+/// state folder) race on the switch to WAL, and SQLite can answer one of them BUSY at
+/// once, without its busy handler (the switch needs the file to itself, and a reader
+/// that must upgrade cannot wait on the writer it blocks). The whole opening is then
+/// tried again, briefly, until `busy_wait` has passed: a contended first open waits
+/// like any other write instead of failing.
 fn open_connection(path: &Path, busy_wait: Duration) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + busy_wait;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match try_open_connection(path, busy_wait) {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() + pause < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn try_open_connection(path: &Path, busy_wait: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // First, so that even switching to WAL or creating the schema waits for others.
     conn.busy_timeout(busy_wait)?;
