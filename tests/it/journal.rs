@@ -241,7 +241,7 @@ fn prune_forgets_mails_older_than_the_retention() {
     let locks = dir.path().join("locks");
     assert_eq!(std::fs::read_dir(&locks).unwrap().count(), 2);
 
-    assert_eq!(j.prune(90, now).unwrap(), 1);
+    assert_eq!(purge_90(&j, now), 1);
 
     assert!(j.show("<old@x>").unwrap().is_none());
     assert!(j.show("<recent@x>").unwrap().is_some());
@@ -251,7 +251,23 @@ fn prune_forgets_mails_older_than_the_retention() {
     // The pruned mail starts afresh: its old steps are gone too.
     let again = j.begin("<old@x>", now).unwrap();
     assert_eq!(again.done(&Step::TicketCreated), None);
-    assert_eq!(j.prune(90, now).unwrap(), 0);
+    assert_eq!(purge_90(&j, now), 0);
+}
+
+/// `journal purge` with one age of 90 days and nothing quarantined: mails gone.
+fn purge_90(j: &DeliveryJournal, now: DateTime<FixedOffset>) -> usize {
+    let ages = mailtoticket::adapters::journal::Retention::days(90, 90);
+    j.purge(&ages, &Default::default(), now, false)
+        .unwrap()
+        .mails()
+}
+
+/// The MDA's daily purge with the same ages.
+fn purge_90_if_due(j: &DeliveryJournal, now: DateTime<FixedOffset>) -> Option<usize> {
+    let ages = mailtoticket::adapters::journal::Retention::days(90, 90);
+    j.purge_if_due(&ages, || Some(Default::default()), now)
+        .unwrap()
+        .map(|r| r.mails())
 }
 
 #[test]
@@ -260,22 +276,13 @@ fn prune_if_due_runs_at_most_once_a_day() {
     let j = journal(dir.path());
     let now = t("2026-11-28T12:00:00Z");
     j.begin("<old@x>", now - TimeDelta::days(100)).unwrap();
-    assert_eq!(j.prune_if_due(90, now).unwrap(), Some(1));
+    assert_eq!(purge_90_if_due(&j, now), Some(1));
     j.begin("<old2@x>", now - TimeDelta::days(100)).unwrap();
-    assert_eq!(
-        j.prune_if_due(90, now + TimeDelta::hours(23)).unwrap(),
-        None
-    );
+    assert_eq!(purge_90_if_due(&j, now + TimeDelta::hours(23)), None);
     assert!(j.show("<old2@x>").unwrap().is_some());
-    assert_eq!(
-        j.prune_if_due(90, now + TimeDelta::hours(25)).unwrap(),
-        Some(1)
-    );
+    assert_eq!(purge_90_if_due(&j, now + TimeDelta::hours(25)), Some(1));
     // The clock went back: prune rather than wait for it to catch up.
-    assert_eq!(
-        j.prune_if_due(90, now - TimeDelta::days(10)).unwrap(),
-        Some(0)
-    );
+    assert_eq!(purge_90_if_due(&j, now - TimeDelta::days(10)), Some(0));
 }
 
 #[test]
@@ -284,8 +291,9 @@ fn prune_does_not_break_a_run_holding_its_lock() {
     let j = journal(dir.path()).with_lock_wait(Duration::from_millis(50));
     let now = t("2026-11-28T12:00:00Z");
     let run = j.begin("<held@x>", now - TimeDelta::days(200)).unwrap();
-    assert_eq!(j.prune(90, now).unwrap(), 1);
-    // The lock file of a held run is not deleted, so the mail stays exclusive.
+    // A run holding its lock is running now, however old its row: it stays (issue 18's
+    // purge), and so does its lock file, so the mail stays exclusive.
+    assert_eq!(purge_90(&j, now), 0);
     let err = j.begin("<held@x>", now).unwrap_err();
     assert!(err.is_busy(), "{err}");
     drop(run);
@@ -645,10 +653,7 @@ fn journal_cost_per_operation() {
     let dir = tempfile::tempdir().unwrap();
     let now = t("2026-11-28T10:00:00Z");
     // An existing journal, as every MDA process but the first finds it.
-    DeliveryJournal::open(dir.path())
-        .unwrap()
-        .prune(90, now)
-        .unwrap();
+    purge_90(&DeliveryJournal::open(dir.path()).unwrap(), now);
     let names = [
         "open",
         "prune_if_due",
@@ -674,7 +679,7 @@ fn journal_cost_per_operation() {
         let start = Instant::now();
         let j = DeliveryJournal::open(dir.path()).unwrap();
         take(0, &mut samples);
-        assert!(j.prune_if_due(90, now).unwrap().is_none());
+        assert!(purge_90_if_due(&j, now).is_none());
         take(1, &mut samples);
         let run = j.begin(&format!("<cost-{n}@x>"), now).unwrap();
         take(2, &mut samples);

@@ -263,9 +263,17 @@ fn delivered_and_skipped_mails_are_counted_and_health_is_ok() {
     assert!(line.contains("last_delivery_age_s="), "{line}");
 
     // Pruning every mail record keeps the counters.
-    env.journal()
-        .prune(0, (Utc::now() + TimeDelta::days(1)).fixed_offset())
+    let every = mailtoticket::adapters::journal::Retention::uniform(TimeDelta::zero());
+    let purged = env
+        .journal()
+        .purge(
+            &every,
+            &Default::default(),
+            (Utc::now() + TimeDelta::days(1)).fixed_offset(),
+            false,
+        )
         .unwrap();
+    assert!(purged.mails() > 0);
     let m = env.metrics(&cfg);
     assert_eq!(
         value(&m, "mailtoticket_mails_total", &[("outcome", "success")]),

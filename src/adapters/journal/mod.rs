@@ -122,7 +122,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 const LAST_PRUNE: &str = "last_prune";
-/// [`DeliveryJournal::prune_if_due`] prunes at most this often.
+/// [`DeliveryJournal::purge_if_due`] purges at most this often.
 const PRUNE_INTERVAL: TimeDelta = TimeDelta::hours(24);
 
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -462,61 +462,6 @@ impl DeliveryJournal {
             out.sort_by(|a, b| a.last_run.cmp(&b.last_run).then(a.key.cmp(&b.key)));
             Ok(out)
         })
-    }
-
-    /// [`DeliveryJournal::prune`] unless a prune ran in the last 24 hours (by the journal's
-    /// record), so that every MDA run can call it cheaply. `None` when not due.
-    pub fn prune_if_due(
-        &self,
-        retention_days: u32,
-        now: DateTime<FixedOffset>,
-    ) -> Result<Option<usize>, JournalError> {
-        let last = self.store.with_conn(|c| {
-            c.prepare_cached("SELECT value FROM meta WHERE name = ?1")?
-                .query_row([LAST_PRUNE], |r| r.get::<_, i64>(0))
-                .optional()
-        })?;
-        let due_ms = (now - PRUNE_INTERVAL).timestamp_millis();
-        match last {
-            // A last prune "in the future" means the clock was set back: prune anyway
-            // rather than wait for the clock to catch up.
-            Some(ms) if ms > due_ms && ms <= now.timestamp_millis() => Ok(None),
-            _ => self.prune(retention_days, now).map(Some),
-        }
-    }
-
-    /// Forgets mails whose last run is older than `retention_days` before `now`, their
-    /// steps and lock files, and older new-ticket notes. Returns how many mails went.
-    pub fn prune(
-        &self,
-        retention_days: u32,
-        now: DateTime<FixedOffset>,
-    ) -> Result<usize, JournalError> {
-        let cutoff = now - TimeDelta::days(i64::from(retention_days));
-        let cutoff_ms = cutoff.timestamp_millis();
-        let gone = self.store.write(false, |tx| {
-            let gone = tx
-                .prepare_cached("SELECT key FROM mails WHERE last_run_ms < ?1")?
-                .query_map([cutoff_ms], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            tx.execute(
-                "DELETE FROM steps WHERE key IN (SELECT key FROM mails WHERE last_run_ms < ?1)",
-                [cutoff_ms],
-            )?;
-            tx.execute("DELETE FROM mails WHERE last_run_ms < ?1", [cutoff_ms])?;
-            tx.execute("DELETE FROM rate WHERE at_ms < ?1", [cutoff_ms])?;
-            tx.execute(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![LAST_PRUNE, now.timestamp_millis()],
-            )?;
-            Ok(gone)
-        })?;
-        for key in &gone {
-            // Best effort: a lock file left behind costs a few bytes, nothing more.
-            MailLock::remove_if_free(&self.store.lock_path(key));
-        }
-        Ok(gone.len())
     }
 }
 

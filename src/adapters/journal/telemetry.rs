@@ -432,9 +432,11 @@ mod tests {
         .unwrap();
         assert_eq!(j.telemetry().unwrap().consecutive_tempfails, 0);
         // Pruning every mail keeps the counters.
-        j.prune(
-            0,
+        j.purge(
+            &super::super::Retention::uniform(chrono::TimeDelta::zero()),
+            &Default::default(),
             chrono::Utc::now().fixed_offset() + chrono::TimeDelta::days(1),
+            false,
         )
         .unwrap();
         assert_eq!(j.telemetry().unwrap().mails["success"], 2);
