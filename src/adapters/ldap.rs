@@ -55,11 +55,26 @@ const RC_INVALID_CREDENTIALS: u32 = 49;
 #[derive(Debug, Clone)]
 pub struct LdapDirectory {
     settings: LdapSettings,
+    /// Where each look-up is recorded for the metrics (issue 18), when the run keeps them.
+    recorder: Option<crate::adapters::telemetry::CallRecorder>,
 }
 
 impl LdapDirectory {
     pub fn new(settings: LdapSettings) -> LdapDirectory {
-        LdapDirectory { settings }
+        LdapDirectory {
+            settings,
+            recorder: None,
+        }
+    }
+
+    /// Records every look-up (`service="ldap"`, `operation="search"`) with the run's
+    /// other bus calls.
+    pub fn with_recorder(
+        mut self,
+        recorder: Option<crate::adapters::telemetry::CallRecorder>,
+    ) -> LdapDirectory {
+        self.recorder = recorder;
+        self
     }
 
     /// A connected, bound handle.
@@ -104,6 +119,30 @@ fn failed(what: &str, e: &LdapError) -> PortError {
 
 impl MailDirectory for LdapDirectory {
     async fn entries_by_mail(&self, address: &str) -> Result<Vec<DirectoryEntry>, PortError> {
+        let started = std::time::Instant::now();
+        let result = self.search_by_mail(address).await;
+        if let Some(recorder) = &self.recorder {
+            use crate::adapters::telemetry::{CallResult, CallSample};
+            recorder.record(CallSample {
+                service: "ldap",
+                operation: "search",
+                result: CallResult::of(&result),
+                latency: started.elapsed(),
+            });
+        }
+        result
+    }
+
+    async fn probe(&self) -> Result<(), PortError> {
+        let mut ldap = self.connect().await?;
+        let _ = ldap.unbind().await;
+        Ok(())
+    }
+}
+
+impl LdapDirectory {
+    /// Connect, bind, search `(mail=…)`, unbind.
+    async fn search_by_mail(&self, address: &str) -> Result<Vec<DirectoryEntry>, PortError> {
         let s = &self.settings;
         let mut ldap = self.connect().await?;
         // RFC 4515: `*`, `(`, `)`, `\` and NUL in the value are escaped, so an address
@@ -139,11 +178,5 @@ impl MailDirectory for LdapDirectory {
             .collect();
         debug!("LDAP {filter}: {} entrades", entries.len());
         Ok(entries)
-    }
-
-    async fn probe(&self) -> Result<(), PortError> {
-        let mut ldap = self.connect().await?;
-        let _ = ldap.unbind().await;
-        Ok(())
     }
 }

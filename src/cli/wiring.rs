@@ -178,16 +178,19 @@ pub async fn connect(config: &Config) -> Result<Services, WiringError> {
     let ldap = if order.iter().any(|d| d == "ldap") {
         let tls = crate::adapters::http::tls_client_config(config.ca_file.as_deref())
             .map_err(WiringError::Transport)?;
-        Some(LdapDirectory::new(LdapSettings {
-            url: config.ldap_server_url.clone().unwrap_or_default(),
-            bind_dn: config.ldap_bind_user.clone(),
-            password: config.ldap_password.clone(),
-            base: config.ldap_base_search.clone().unwrap_or_default(),
-            starttls: config.ldap_starttls,
-            connect_timeout: Duration::from_secs(config.connect_timeout_secs),
-            operation_timeout: Duration::from_secs(config.request_timeout_secs),
-            tls: std::sync::Arc::new(tls),
-        }))
+        Some(
+            LdapDirectory::new(LdapSettings {
+                url: config.ldap_server_url.clone().unwrap_or_default(),
+                bind_dn: config.ldap_bind_user.clone(),
+                password: config.ldap_password.clone(),
+                base: config.ldap_base_search.clone().unwrap_or_default(),
+                starttls: config.ldap_starttls,
+                connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+                operation_timeout: Duration::from_secs(config.request_timeout_secs),
+                tls: std::sync::Arc::new(tls),
+            })
+            .with_recorder(crate::adapters::http::HttpTransport::recorder(&transport).cloned()),
+        )
     } else {
         None
     };

@@ -147,6 +147,22 @@ fn ldap_finds_the_requester_through_the_binary() {
     // the password never reaches the log
     let log = std::fs::read_to_string(dir.path().join("m2t.log")).unwrap_or_default();
     assert!(!log.contains(ADMIN_PW));
+
+    // The metrics count the look-ups of the two mails: answered, then unreachable.
+    let o = run(&cfg, &["metrics"], b"");
+    let metrics = text(&o.stdout);
+    let count = |result: &str| {
+        let head = format!(
+            "mailtoticket_soap_calls_total{{service=\"ldap\",operation=\"search\",result=\"{result}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(head.as_str()))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(count("ok") >= 1.0, "{metrics}");
+    assert!(count("transient") >= 1.0, "{metrics}");
 }
 
 #[test]
