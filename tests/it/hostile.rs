@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -70,33 +70,15 @@ impl World {
 
     /// Runs the MDA on `raw` with `cfg`, through `sh` with umask 022.
     fn deliver(&self, cfg: &Path, raw: &[u8]) -> (String, Output) {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg("umask 022; exec \"$0\" -c \"$1\"")
-            .arg(BIN)
-            .arg(cfg)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let data = raw.to_vec();
-        let w = std::thread::spawn(move || {
-            let _ = input.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        w.join().unwrap();
-        let first = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let status = first
-            .strip_prefix("X-Mailtoticket: ")
-            .unwrap_or(&first)
-            .to_string();
-        (status, out)
+        let out = crate::bin_support::run_piped(
+            Command::new("sh")
+                .arg("-c")
+                .arg("umask 022; exec \"$0\" -c \"$1\"")
+                .arg(BIN)
+                .arg(cfg),
+            raw,
+        );
+        (crate::bin_support::mda_status(&out), out)
     }
 
     fn ticket(&self, code: u64) -> SimTicket {

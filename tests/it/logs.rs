@@ -6,10 +6,9 @@
 //! character, in every format; JSON lines parse and carry the mail's fields.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -74,34 +73,13 @@ impl World {
     /// Runs the MDA on `raw`; `socket` is the fake journald's.
     fn deliver(&self, cfg: &Path, raw: &[u8], socket: Option<&Path>) -> (String, Output) {
         let mut cmd = Command::new(BIN);
-        cmd.arg("-c")
-            .arg(cfg)
-            .env_remove("JOURNAL_STREAM")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.arg("-c").arg(cfg).env_remove("JOURNAL_STREAM");
         match socket {
             Some(s) => cmd.env("MAILTOTICKET_JOURNALD_SOCKET", s),
             None => cmd.env("MAILTOTICKET_JOURNALD_SOCKET", self.path("no-journald")),
         };
-        let mut child = cmd.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let data = raw.to_vec();
-        let w = std::thread::spawn(move || {
-            let _ = input.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        w.join().unwrap();
-        let first = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let status = first
-            .strip_prefix("X-Mailtoticket: ")
-            .unwrap_or(&first)
-            .to_string();
-        (status, out)
+        let out = crate::bin_support::run_piped(&mut cmd, raw);
+        (crate::bin_support::mda_status(&out), out)
     }
 }
 

@@ -5,6 +5,7 @@ mod architecture;
 mod auto_corpus;
 mod bad_input;
 mod bad_input_e2e;
+mod bin_support;
 mod bounce_e2e;
 mod bounces;
 mod chain;

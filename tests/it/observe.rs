@@ -1,9 +1,8 @@
 //! Issue 18: `health` through the journal states to each exit code, `metrics` parsed
 //! with a Prometheus parser and checked against what was run, the watch-mode endpoint.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use chrono::{TimeDelta, Utc};
 use mailtoticket::adapters::journal::DeliveryJournal;
@@ -79,20 +78,16 @@ impl Env {
     }
 
     fn run(&self, cfg: &Path, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = Command::new(BIN)
-            .arg("-c")
-            .arg(cfg)
-            .args(args)
-            .env("HOME", self.dir.path())
-            .env_remove("MAILTOTICKET_CONFIG_DIR")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary runs");
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        child.wait_with_output().unwrap()
+        crate::bin_support::run_piped(
+            Command::new(BIN)
+                .arg("-c")
+                .arg(cfg)
+                .args(args)
+                .env("HOME", self.dir.path())
+                .env_remove("MAILTOTICKET_CONFIG_DIR")
+                .current_dir(self.dir.path()),
+            stdin,
+        )
     }
 
     /// `health`: (exit code, status line).

@@ -90,24 +90,17 @@ impl Env {
     }
 
     fn run(&self, config: &Path, args: &[&str], stdin: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(BIN)
-            .arg("-c")
-            .arg(config)
-            .args(args)
-            .env("HOME", self.dir.path())
-            .env_remove("MAILTOTICKET_CONFIG_DIR")
-            .env_remove("MAILTOTICKET_PASSWORD_SOA")
-            .env_remove("MAILTOTICKET_PASSWORD_GN6")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
+        crate::bin_support::run_piped(
+            Command::new(BIN)
+                .arg("-c")
+                .arg(config)
+                .args(args)
+                .env("HOME", self.dir.path())
+                .env_remove("MAILTOTICKET_CONFIG_DIR")
+                .env_remove("MAILTOTICKET_PASSWORD_SOA")
+                .env_remove("MAILTOTICKET_PASSWORD_GN6"),
+            stdin,
+        )
     }
 
     fn log(&self) -> String {
